@@ -1,0 +1,98 @@
+import * as tf from '@tensorflow/tfjs';
+import { InputError } from '../util/errors.js';
+
+/**
+ * Picks the best loadable tfjs backend at run time: tfjs-node-gpu, then tfjs-node (both optional
+ * dependencies whose install downloads libtensorflow and so often fails), then wasm, then cpu.
+ * A native package installed with its scripts skipped resolves but throws on import: each is
+ * tried with a dynamic import() in try/catch. On wasm, the training kernels stock wasm lacks are
+ * registered before use.
+ */
+
+export const BACKEND_CHOICES = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export interface BackendInfo {
+  /** The tfjs backend name in use ('tensorflow', 'wasm', 'cpu'). */
+  name: string;
+  /** Which package provided it. */
+  provider: string;
+  /** Backends tried before it and why they were skipped. */
+  skipped: { choice: string; reason: string }[];
+  /** Kernels spikeprobe registered for this backend. */
+  shims: string[];
+}
+
+let current: BackendInfo | undefined;
+
+async function tryNative(pkg: string): Promise<void> {
+  // A variable specifier keeps bundlers and tsc from resolving the optional package statically.
+  const spec: string = pkg;
+  await import(spec);
+  if (!tf.findBackend('tensorflow')) throw new Error(`${pkg} loaded but registered no 'tensorflow' backend`);
+  const ok = await tf.setBackend('tensorflow');
+  if (!ok) throw new Error(`${pkg}: backend failed to initialise`);
+}
+
+async function tryWasm(): Promise<string[]> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  const ok = await tf.setBackend('wasm');
+  if (!ok) throw new Error('wasm backend failed to initialise');
+  await tf.ready();
+  const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
+  return registerWasmTrainingKernels();
+}
+
+export function parseBackendChoice(v: string | undefined, field = '--backend'): BackendChoice {
+  const s = (v ?? 'auto').trim().toLowerCase();
+  const alias: Record<string, BackendChoice> = { tensorflow: 'node', 'tfjs-node': 'node', 'tfjs-node-gpu': 'node-gpu', gpu: 'node-gpu' };
+  const c = (alias[s] ?? s) as BackendChoice;
+  if (!BACKEND_CHOICES.includes(c)) throw new InputError(`unknown backend '${v}' (choose ${BACKEND_CHOICES.join(', ')})`, undefined, field);
+  return c;
+}
+
+/** Select and initialise a backend. `choice` defaults to $SPIKEPROBE_BACKEND, then 'auto'. */
+export async function selectBackend(choice?: string): Promise<BackendInfo> {
+  const fromEnv = choice === undefined && process.env.SPIKEPROBE_BACKEND !== undefined;
+  const c = parseBackendChoice(choice ?? process.env.SPIKEPROBE_BACKEND, fromEnv ? 'SPIKEPROBE_BACKEND' : '--backend');
+  if (current && (c === 'auto' || choiceMatches(c, current))) return current;
+  const order: BackendChoice[] = c === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [c];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const o of order) {
+    try {
+      let shims: string[] = [];
+      let provider: string;
+      if (o === 'node-gpu') {
+        await tryNative('@tensorflow/tfjs-node-gpu');
+        provider = '@tensorflow/tfjs-node-gpu';
+      } else if (o === 'node') {
+        await tryNative('@tensorflow/tfjs-node');
+        provider = '@tensorflow/tfjs-node';
+      } else if (o === 'wasm') {
+        shims = await tryWasm();
+        provider = '@tensorflow/tfjs-backend-wasm';
+      } else {
+        const ok = await tf.setBackend('cpu');
+        if (!ok) throw new Error('cpu backend failed to initialise');
+        provider = '@tensorflow/tfjs-backend-cpu';
+      }
+      await tf.ready();
+      current = { name: tf.getBackend(), provider, skipped, shims };
+      return current;
+    } catch (e) {
+      const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);
+      if (c !== 'auto') throw new InputError(`backend '${o}' is not available here: ${reason}`, undefined, fromEnv ? 'SPIKEPROBE_BACKEND' : '--backend');
+      skipped.push({ choice: o, reason });
+    }
+  }
+  throw new Error('no tfjs backend could be initialised');
+}
+
+function choiceMatches(c: BackendChoice, info: BackendInfo): boolean {
+  if (c === 'wasm' || c === 'cpu') return info.name === c;
+  return info.provider === (c === 'node' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu');
+}
+
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}

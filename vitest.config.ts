@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
+    // Training tests are CPU-bound; two cores: keep files from fighting over them.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
