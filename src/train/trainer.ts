@@ -279,7 +279,7 @@ async function trainEpoch(
     const y = tf.tensor1d(b.y, 'int32');
     let out!: ForwardResult;
     let scal!: tf.Tensor;
-    const { grads } = tf.variableGrads(() => {
+    const { value: lossValue, grads } = tf.variableGrads(() => {
       const o = forward(state.model, x, { training: true, keepActivations: needs.has('activations') });
       const ce = crossEntropy(o.logits, y);
       const cl = centerLoss(o.features, y, state.centers.centers, cfg.size_average);
@@ -322,7 +322,7 @@ async function trainEpoch(
 
     state.sgd.step(named);
     updateBnRunningStats(out.bnStats!);
-    tf.dispose([x, y, scal, out.features, out.logits, ...(out.activations ?? []).map((a) => a.t), ...out.bnStats!.flatMap((s) => [s.mean, s.variance]), ...Object.values(grads)]);
+    tf.dispose([x, y, scal, lossValue, out.features, out.logits, ...(out.activations ?? []).map((a) => a.t), ...out.bnStats!.flatMap((s) => [s.mean, s.variance]), ...Object.values(grads)]);
 
     totals.n += n;
     totals.ce += ce * n;
@@ -369,7 +369,16 @@ function evalPass(
     const b = gatherBatch(ds, order, start, end);
     const x = tf.tensor4d(b.x, [n, ds.height, ds.width, ds.channels]);
     const y = tf.tensor1d(b.y, 'int32');
-    const out = forward(state.model, x, { training: false, keepActivations: needs.has('activations') && ev.length > 0 });
+    const keepActs = needs.has('activations') && ev.length > 0;
+    const kept = tf.tidy(() => {
+      const o = forward(state.model, x, { training: false, keepActivations: keepActs });
+      return { features: o.features, logits: o.logits, acts: (o.activations ?? []).map((a) => a.t) };
+    });
+    const out: ForwardResult = {
+      features: kept.features,
+      logits: kept.logits,
+      activations: kept.acts.map((t, i) => ({ name: state.model.activationNames[i]!, t })),
+    };
     const scal = tf.tidy(() => {
       const ce = crossEntropy(out.logits, y);
       const cl = centerLoss(out.features, y, state.centers.centers, cfg.size_average);
