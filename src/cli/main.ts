@@ -9,7 +9,7 @@ const program = new Command();
 program
   .name('spikeprobe')
   .description(
-    'Find out why a training curve spikes. First case: the center loss jumping at every learning-rate\n' +
+    'Find out why a training curve spikes. First case: the center loss jumping at every learning-rate ' +
       'decay (cross-entropy + center loss, Wen et al. ECCV 2016), trained faithfully to PyTorch in TensorFlow.js.',
   )
   .showHelpAfterError()

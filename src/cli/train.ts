@@ -54,7 +54,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<void> {
     const m = readManifest(outDir);
     cfg = m.config as unknown as Config;
     name = m.name;
-    baseDir = process.cwd();
+    baseDir = m.baseDir ?? process.cwd();
     if (m.status === 'done') {
       process.stdout.write(`${outDir}: already done (${m.epochsDone} epochs); nothing to resume\n`);
       return;
@@ -81,7 +81,14 @@ export async function trainCommand(o: TrainCliOptions): Promise<void> {
   const log = (s: string) => process.stderr.write(s + '\n');
   log(`spikeprobe: backend ${backend.name} (${backend.provider})${backend.skipped.length ? `; skipped ${backend.skipped.map((s) => s.choice).join(', ')}` : ''}`);
   const t0 = Date.now();
-  const data = loadDataFor(cfg, baseDir);
+  let data;
+  try {
+    data = loadDataFor(cfg, baseDir);
+  } catch (e) {
+    // Name the config file the data settings came from.
+    if (e instanceof InputError && o.config) throw new InputError(`data: ${e.message}`, o.config);
+    throw e;
+  }
   log(`spikeprobe: data ${data.source}: ${data.train.n} train / ${data.valid.n} valid / ${data.test.n} test, ${data.train.numClasses} classes (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   log(`spikeprobe: run directory ${outDir}`);
   const progress = new ProgressView(name, o.quiet);

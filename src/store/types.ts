@@ -24,6 +24,8 @@ export interface RunManifest {
   config: Record<string, unknown>;
   /** Epochs (0-based) at which the model LR changes. */
   decayEpochs: number[];
+  /** Directory relative data paths were resolved against. */
+  baseDir?: string;
   versions: Record<string, string>;
   gitCommit?: string;
   startedAt: string;

@@ -128,6 +128,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           backend: opts.backend.name,
           config: cfg as unknown as Record<string, unknown>,
           decayEpochs: decays,
+          baseDir: resolve(opts.baseDir ?? process.cwd()),
           versions: versions(),
           gitCommit: gitCommit(),
           startedAt: new Date().toISOString(),

@@ -1,0 +1,106 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readMetrics } from '../src/store/run-store.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+
+function cli(args: string[], cwd = process.cwd()) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, SPIKEPROBE_BACKEND: 'wasm' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function configFile(dir: string, text: string, name = 'config.yaml'): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const SEED = 'lr: 0.05\nmomentum: 0.9\nweight_decay: 0.0005\nalpha: 0.5\nlamb: 0.01\nepochs: 50\n';
+
+describe('spikeprobe train: bad input exits 2 with one line naming file and field, writing nothing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-cli-'));
+  const cases: [string, string, RegExp][] = [
+    ['negative lr', SEED.replace('lr: 0.05', 'lr: -0.1'), /config\.yaml:1: lr: .*/],
+    ['unknown key', SEED + 'learning_rate: 0.1\n', /config\.yaml:7: learning_rate: unknown key 'learning_rate'/],
+    ['malformed YAML', 'lr: [0.05\nepochs: 3\n', /config\.yaml(:\d+)?: malformed YAML/],
+    ['feature-dim mismatch', SEED + 'model:\n  widths: [8, 16]\n  blocks: [1, 1]\n  feat_dim: 512\n', /model\.feat_dim: Center's dim: 512 should be equal to input feature's dim: 16/],
+    ['labels out of range', SEED + 'data:\n  classes: [0, 3, 12]\n', /classes/],
+    ['missing data files', SEED + 'data:\n  source: idx\n  path: no-such-dir\n', /no-such-dir/],
+    ['missing epochs', 'lr: 0.05\n', /epochs: is required/],
+    ['mismatched decays', SEED + 'decay_epochs: [10, 20]\ndecay_factors: [0.5]\n', /decay_factors: has 1 entries but decay_epochs has 2/],
+  ];
+  for (const [what, text, re] of cases) {
+    it(what, () => {
+      const sub = mkdtempSync(join(dir, 'c-'));
+      const cfg = configFile(sub, text);
+      const r = cli(['train', '--config', cfg, '--preset', 'tiny', '--out', join(sub, 'runs'), '--quiet']);
+      expect(r.code, r.err).toBe(2);
+      const lines = r.err.trim().split('\n').filter((l) => l.startsWith('spikeprobe:') && !/backend|data |run directory/.test(l));
+      expect(lines.length, r.err).toBe(1);
+      expect(lines[0]).toMatch(re);
+      const runs = join(sub, 'runs');
+      const leftovers = existsSync(runs) ? readdirSync(runs).flatMap((n) => readdirSync(join(runs, n)).map((f) => `${n}/${f}`)) : [];
+      expect(leftovers.filter((f) => /metrics|checkpoint/.test(f))).toEqual([]);
+    });
+  }
+
+  it('missing config file and unknown flags', () => {
+    expect(cli(['train', '--config', join(dir, 'nope.yaml')]).err).toMatch(/nope\.yaml: file not found/);
+    expect(cli(['train', '--config', join(dir, 'nope.yaml')]).code).toBe(2);
+    expect(cli(['train', '--bogus']).code).toBe(2);
+    expect(cli(['train', '--config', configFile(dir, SEED, 'ok.yaml'), '--backend', 'tpu']).err).toMatch(/--backend: unknown backend 'tpu'/);
+  });
+
+  it('--help teaches: flags, presets, an example', () => {
+    const r = cli(['train', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--preset/);
+    expect(r.out).toMatch(/tiny/);
+    expect(r.out).toMatch(/Examples:/);
+  });
+});
+
+describe('a run killed with SIGKILL mid-epoch resumes to the same numbers', () => {
+  it('keeps completed epochs, tears no line, and ends equal to an uninterrupted run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sp-kill-'));
+    const cfg = configFile(dir, SEED.replace('epochs: 50', 'epochs: 6') + 'decay_epochs: [3, 5]\ndecay_factors: [0.5, 0.1]\n');
+    const full = cli(['train', '--config', cfg, '--preset', 'tiny', '--out', dir, '--name', 'full', '--quiet']);
+    expect(full.code, full.err).toBe(0);
+
+    const runDir = join(dir, 'killed');
+    const child = spawn(process.execPath, [CLI, 'train', '--config', cfg, '--preset', 'tiny', '--out', dir, '--name', 'killed', '--quiet'], {
+      env: { ...process.env, SPIKEPROBE_BACKEND: 'wasm' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    // Wait for two completed epochs, then kill during the third.
+    const t0 = Date.now();
+    for (;;) {
+      const recs = existsSync(join(runDir, 'metrics.jsonl')) ? readMetrics(runDir) : [];
+      if (recs.filter((r) => r.kind === 'epoch' && r.split === 'test').length >= 2) break;
+      if (Date.now() - t0 > 120_000) throw new Error('run did not progress');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 250));
+    child.kill('SIGKILL');
+    await exited;
+
+    const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8'));
+    expect(manifest.status).toBe('running');
+    expect(manifest.epochsDone).toBeGreaterThanOrEqual(2);
+    const text = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8');
+    for (const line of text.split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
+    const kept = readMetrics(runDir).filter((r) => r.epoch < manifest.epochsDone);
+    const fullRecs = readMetrics(join(dir, 'full'));
+    const strip = (rs: typeof kept) => rs.map((r) => ({ ...r, seconds: 0 }));
+    expect(strip(kept)).toEqual(strip(fullRecs.filter((r) => r.epoch < manifest.epochsDone)));
+
+    const resumed = cli(['train', '--resume', runDir, '--quiet']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(strip(readMetrics(runDir))).toEqual(strip(fullRecs));
+    expect(JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).status).toBe('done');
+  });
+});
