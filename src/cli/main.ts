@@ -4,6 +4,8 @@ import { InputError } from '../util/errors.js';
 import { BACKEND_CHOICES } from '../backend/select.js';
 import { PRESET_NAMES } from '../config/presets.js';
 import { trainCommand } from './train.js';
+import { analyzeCommand, checkCommand, mergeCommand, reportCommand, runCommand } from './suite.js';
+import { demoCommand } from './demo.js';
 
 const program = new Command();
 program
@@ -41,6 +43,83 @@ Output: runs/<name>/manifest.json (config, seed, backend, versions, status),
         runs/<name>/checkpoint.bin (state after the last completed epoch).`,
   )
   .action(trainCommand);
+
+const suiteOpts = (c: Command) =>
+  c
+    .option('-c, --config <file>', "a config in the seed's format to use as the suite's base (the suite's base: keys override it)")
+    .option('-o, --out <dir>', 'runs directory (default runs/<suite name>)')
+    .option('--seeds <n>', 'use only the first N seeds of the suite')
+    .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')}`)
+    .option('--shard <i/n>', 'run only jobs i, i+n, i+2n, ... (0-based) of the variant x seed list')
+    .option('--resume', 'continue interrupted runs instead of refusing')
+    .option('-q, --quiet', 'no progress output');
+
+suiteOpts(
+  program
+    .command('run')
+    .argument('<suite>', 'suite file (YAML, see probes/)')
+    .description('Run every variant x seed of a probe suite, durably; then print the spike analysis and write reports/<suite>.html.'),
+)
+  .option('--no-report', 'do not write the HTML report')
+  .option('--static', 'report without scripts (charts as inline SVG)')
+  .option('--output <file>', 'report path (default reports/<suite>.html)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  spikeprobe run probes/relu-vs-prelu.yaml
+  spikeprobe run probes/seed.yaml --config config.yaml --seeds 3
+  spikeprobe run probes/relu-vs-prelu.yaml --shard 0/4 --out runs/shard0   # one of 4 machines
+  spikeprobe merge runs/relu-vs-prelu runs/shard0 runs/shard1 runs/shard2 runs/shard3`,
+  )
+  .action(runCommand);
+
+suiteOpts(
+  program
+    .command('check')
+    .argument('<target>', 'suite file, or a runs directory written by spikeprobe run')
+    .description("Evaluate a suite's expectations (spike / no-spike / ratio bounds). Exit 0 when all hold, 1 when one fails, 2 on bad input."),
+)
+  .option('--no-run', 'use recorded runs only; train nothing')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExample (CI):\n  spikeprobe check probes/relu-vs-prelu.yaml || exit 1')
+  .action(checkCommand);
+
+program
+  .command('report')
+  .argument('<target>', 'runs directory or suite file')
+  .description('Write the self-contained offline HTML report (verdicts, explanation, zoomed decay windows, manifests).')
+  .option('--output <file>', 'report path (default reports/<suite>.html)')
+  .option('-o, --out <dir>', 'runs directory of a suite file (default runs/<suite name>)')
+  .option('--static', 'no scripts: charts rendered to inline SVG')
+  .action(reportCommand);
+
+program
+  .command('merge')
+  .argument('<out>', 'destination runs directory')
+  .argument('<shards...>', 'runs directories written by spikeprobe run --shard')
+  .description('Join the outputs of sharded runs into one runs directory.')
+  .action(mergeCommand);
+
+program
+  .command('analyze')
+  .argument('<files...>', "logs from another framework: TensorBoard scalar CSV (Wall time,Step,Value) or JSON, or a CSV of per-epoch metrics")
+  .description('Run the spike analysis on your own training logs.')
+  .option('--decays <epochs>', 'decay epochs, comma-separated (default: found where a logged learning rate drops)')
+  .option('--variant <name>', 'label for these runs')
+  .option('--steps-per-epoch <n>', 'convert TensorBoard steps to epochs')
+  .option('--json', 'machine-readable output')
+  .option('--output <file>', 'also write an HTML report')
+  .option('--static', 'report without scripts')
+  .addHelpText('after', '\nExample:\n  spikeprobe analyze center_loss.csv lr.csv --output reports/mine.html')
+  .action(analyzeCommand);
+
+program
+  .command('demo')
+  .description('Run the default suite (probes/relu-vs-prelu.yaml) end to end and print where its report is.')
+  .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')}`)
+  .option('-q, --quiet', 'no progress output')
+  .action(demoCommand);
 
 async function main(): Promise<void> {
   try {

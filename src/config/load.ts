@@ -12,7 +12,7 @@ export function readYaml(path: string): { value: unknown; doc: Document } {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
+    const line = e.linePos?.[0]?.line ?? text.slice(0, e.pos[0]).split('\n').length;
     throw new InputError(`malformed YAML: ${e.message.split('\n')[0]}`, line ? `${path}:${line}` : path);
   }
   return { value: doc.toJS(), doc };

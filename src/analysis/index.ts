@@ -1,0 +1,50 @@
+/**
+ * Analysis of recorded runs: does the center loss spike at learning-rate decays, what carried the
+ * jump, and does each variant do what it is expected to do. Pure functions over plain numbers.
+ */
+import type { RunData, SpikeThresholds, SuiteAnalysis } from './types.js';
+import { analyzeDecay, resolveThresholds, type AnalyzeOptions } from './spike.js';
+import { checkExpectations, type ExpectationSpec } from './check.js';
+import { explainResults } from './explain.js';
+
+export * from './types.js';
+export { fitTrend, predictTrend, extrapolate, fitPreWindow, type Trend, type TrendMode, type TrendModeOption } from './trend.js';
+export {
+  DEFAULT_THRESHOLDS,
+  resolveThresholds,
+  measureSpike,
+  measureSpikeAt,
+  decideVerdict,
+  decayWindow,
+  measureRunDecay,
+  analyzeDecay,
+  type Points,
+  type SpikeMeasure,
+  type MeasureOptions,
+  type VerdictStats,
+  type AnalyzeOptions,
+  type DecayWindow,
+  type RunDecayMeasure,
+} from './spike.js';
+export { attributeWindow, combineAttributions, finishAttribution, measuredKeys, relativeChange, WITHIN_KEY, LAG_KEY, FEAT_SQ_KEY } from './attribution.js';
+export { checkExpectations, overallPass, describeExpectation, expectationHolds, type ExpectationSpec } from './check.js';
+export { explainResults, describeResult, describeAttribution, fmtNum, type ExplainOptions } from './explain.js';
+export { tCdf, tQuantile, meanInterval, type MeanInterval } from './stats.js';
+
+/**
+ * Analyse a suite's runs: verdicts for every variant x decay x split x resolution the records
+ * allow (metric 'center' unless options say otherwise), checks against `expectations` (keyed by
+ * variant), and the explanation. `options.thresholds` is ignored in favour of `thresholds`.
+ */
+export function analyzeSuite(
+  suite: string,
+  runs: readonly RunData[],
+  expectations: Readonly<Record<string, ExpectationSpec>>,
+  thresholds?: Partial<SpikeThresholds>,
+  options: Omit<AnalyzeOptions, 'thresholds'> = {},
+): SuiteAnalysis {
+  const th = resolveThresholds(thresholds);
+  const results = analyzeDecay(runs, { ...options, thresholds: th });
+  const checks = checkExpectations(results, expectations);
+  return { suite, thresholds: th, results, checks, explanation: explainResults(results, th, checks, options.stepFraction !== undefined ? { stepFraction: options.stepFraction } : {}) };
+}

@@ -1,0 +1,114 @@
+import type { RunManifest, MetricRecord, Split } from '../store/types.js';
+
+/** A recorded run as the analysis sees it: plain data, no tensors. */
+export interface RunData {
+  dir: string;
+  manifest: RunManifest;
+  records: MetricRecord[];
+}
+
+export type Resolution = 'epoch' | 'step';
+export type Verdict = 'spike' | 'no-spike' | 'inconclusive';
+
+/** Thresholds that decide a verdict; they are printed with every verdict table. */
+export interface SpikeThresholds {
+  /** Ratio (observed after decay / trend-predicted) at or above which a seed counts as spiking. */
+  spikeRatio: number; // default 1.2
+  /** Confidence level of the across-seed interval. */
+  confidence: number; // default 0.95
+  /** Epochs before the decay used to fit the trend. */
+  preWindow: number; // default 4
+  /** Epochs from the decay on, over which the max is taken (per-epoch), e.g. 2 => d, d+1. */
+  postWindow: number; // default 2
+}
+
+/** Per-seed measurement of one decay. */
+export interface SeedSpike {
+  seed: number;
+  run: string;
+  /** Value the pre-decay trend predicts at the post-decay peak position. */
+  expected: number;
+  /** Max observed value in the post-decay window. */
+  observed: number;
+  /** Epoch (or global step) of that max. */
+  at: number;
+  ratio: number; // observed / expected
+  excess: number; // observed - expected
+}
+
+/** How much of the change across a decay each measured quantity carried (post-window mean minus pre-window mean). */
+export interface Attribution {
+  /** Change of the center loss itself. */
+  center: number;
+  /** Changes of its two additive parts (within-class variance + center lag). */
+  within?: number;
+  lag?: number;
+  /** Change of 0.5 * mean ||x||^2 (feature scale). */
+  featSq?: number;
+  /** Other quantities measured over the same window: key -> change (after - before), and relative change. */
+  others: { key: string; before: number; after: number; change: number; relChange: number }[];
+  // --- added by the analysis (optional; see analysis/attribution.ts) ---
+  // `others` lists every numeric key present in both windows (center, cl_within, ... included),
+  // sorted by |relChange| descending; relChange is ±Infinity when before = 0 and after ≠ 0.
+  /** The decomposition's terms against a least-squares line fitted over the pre window. */
+  detrended?: { center: TrendExcess; within?: TrendExcess; lag?: TrendExcess; featSq?: TrendExcess };
+  /** Fractions of the detrended center rise carried by within-class variance and center lag
+   *  (they sum to 1 when center = cl_within + cl_lag); absent unless the center rose above trend. */
+  shares?: { within: number; lag: number };
+  /** Which term carried the jump; absent unless the center rose above trend. */
+  carrier?: 'within' | 'lag' | 'scale';
+}
+
+/** Post-window mean of a quantity against its pre-window linear trend (added by the analysis). */
+export interface TrendExcess {
+  /** Mean of the trend line over the post-window positions. */
+  expected: number;
+  /** Mean observed over the post window. */
+  observed: number;
+  excess: number; // observed - expected
+}
+
+/** Verdict for one (variant, split, resolution, metric, decay epoch). */
+export interface DecayResult {
+  variant: string;
+  split: Split;
+  resolution: Resolution;
+  metric: string; // usually 'center'
+  decayEpoch: number;
+  seeds: SeedSpike[];
+  n: number;
+  ratioMean: number;
+  ratioSd: number;
+  ci: [number, number];
+  verdict: Verdict;
+  attribution?: Attribution;
+  /** Added: runs of this variant listed with this decay that gave no measurement, and why. */
+  skipped?: { run: string; seed: number; reason: string }[];
+}
+
+export type Expectation =
+  | { kind: 'spike' }
+  | { kind: 'no-spike' }
+  | { kind: 'ratio'; min?: number; max?: number };
+
+/** One row of `spikeprobe check`. */
+export interface CheckRow {
+  variant: string;
+  split: Split;
+  resolution: Resolution;
+  decayEpoch: number;
+  ratioMean: number;
+  ci: [number, number];
+  verdict: Verdict;
+  expected: string;
+  pass: boolean;
+}
+
+export interface SuiteAnalysis {
+  suite: string;
+  thresholds: SpikeThresholds;
+  results: DecayResult[];
+  checks: CheckRow[];
+  /** Sentences built from the numbers (never canned), in reading order. */
+  explanation: string[];
+}

@@ -1,0 +1,223 @@
+import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { selectBackend } from '../backend/select.js';
+import { loadSuite, shardJobs, type Suite } from '../suite/load.js';
+import { jobState, loadRuns, readSuiteRecord, runJobs, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
+import { analyzeRuns } from '../suite/analyze.js';
+import { buildReport, writeReport } from '../report/index.js';
+import { ingestFiles } from '../ingest/index.js';
+import { analyzeDecay, explainResults, resolveThresholds } from '../analysis/index.js';
+import type { CheckRow, DecayResult, RunData, SuiteAnalysis } from '../analysis/types.js';
+import { readManifest } from '../store/run-store.js';
+import { InputError } from '../util/errors.js';
+import { ProgressView, formatSeconds } from './progress.js';
+import { fmt, textTable } from './table.js';
+import { parseIntOption } from './train.js';
+
+export interface SuiteCliOptions {
+  config?: string;
+  out?: string;
+  seeds?: string;
+  backend?: string;
+  shard?: string;
+  resume?: boolean;
+  report?: boolean;
+  static?: boolean;
+  run?: boolean;
+  json?: boolean;
+  output?: string;
+  quiet?: boolean;
+}
+
+const log = (s: string) => process.stderr.write(s + '\n');
+
+function isSuiteFile(p: string): boolean {
+  return existsSync(p) && statSync(p).isFile();
+}
+
+export function defaultOut(suite: Suite, o: SuiteCliOptions): string {
+  return resolve(o.out ?? join('runs', suite.name));
+}
+
+async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): Promise<void> {
+  const jobs = shardJobs(suite.jobs, o.shard);
+  const pending = jobs.filter((j) => jobState(outDir, j) !== 'done' && jobState(outDir, j) !== 'diverged');
+  mkdirSync(outDir, { recursive: true });
+  if (pending.length === 0) {
+    writeSuiteRecord(outDir, suite);
+    log(`spikeprobe: ${suite.name}: all ${jobs.length} runs${o.shard ? ` of shard ${o.shard}` : ''} already recorded in ${outDir}`);
+    return;
+  }
+  const backend = await selectBackend(o.backend);
+  log(`spikeprobe: ${suite.name}: ${pending.length} of ${jobs.length} runs to train${o.shard ? ` (shard ${o.shard} of ${suite.jobs.length} jobs)` : ''} on ${backend.name}, into ${outDir}`);
+  const t0 = Date.now();
+  let bar: ProgressView | undefined;
+  let overallEta = '?';
+  await runJobs(suite, jobs, outDir, backend, o.resume ?? false, {
+    onJobStart: (j, k, n, resumed) => {
+      bar = new ProgressView(`[${k + 1}/${n}] ${j.id}${resumed ? ' (resumed)' : ''}`, o.quiet);
+    },
+    onProgress: (j, p, done, total) => {
+      const el = (Date.now() - t0) / 1000;
+      const eta = done > 0 ? (el / done) * (total - done) : NaN;
+      bar?.update(p, 0, j.config.epochs * p.iters);
+      overallEta = formatSeconds(eta);
+    },
+    onJobEnd: (j, r) => {
+      bar?.stop();
+      if (!o.quiet) log(`  ${j.id}: ${r.status}${r.divergedAt ? ` at step ${r.divergedAt.step}` : ''}; suite ETA ${overallEta}`);
+    },
+    onSkip: (j, s) => {
+      if (!o.quiet) log(`  ${j.id}: already ${s}, skipped`);
+    },
+  });
+  log(`spikeprobe: ${suite.name}: trained in ${formatSeconds((Date.now() - t0) / 1000)}`);
+}
+
+export function checkTable(rows: CheckRow[]): string {
+  return textTable(
+    ['variant', 'split', 'res', 'decay', 'ratio', 'CI', 'verdict', 'expected', 'result'],
+    rows.map((r) => [r.variant, r.split, r.resolution, r.decayEpoch, fmt(r.ratioMean), `${fmt(r.ci[0])}..${fmt(r.ci[1])}`, r.verdict, r.expected, r.pass ? 'pass' : 'FAIL']),
+  );
+}
+
+export function resultsTable(rs: DecayResult[]): string {
+  return textTable(
+    ['variant', 'split', 'res', 'decay', 'seeds', 'ratio', 'CI', 'verdict'],
+    rs.map((r) => [r.variant, r.split, r.resolution, r.decayEpoch, r.n, fmt(r.ratioMean), `${fmt(r.ci[0])}..${fmt(r.ci[1])}`, r.verdict]),
+  );
+}
+
+function thresholdsLine(a: SuiteAnalysis): string {
+  const t = a.thresholds;
+  return `verdicts: spike if the ${Math.round(t.confidence * 100)}% CI of (max center loss over ${t.postWindow} epochs from the decay / trend of the ${t.preWindow} epochs before) is above 1 and its mean >= ${t.spikeRatio}; no-spike if the CI is below ${t.spikeRatio}`;
+}
+
+async function writeSuiteReport(name: string, runs: RunData[], analysis: SuiteAnalysis, o: SuiteCliOptions): Promise<string> {
+  const path = resolve(o.output ?? join('reports', `${name}.html`));
+  const html = await buildReport({ title: `spikeprobe: ${name}`, runs, analysis, static: o.static });
+  writeReport(path, html);
+  return path;
+}
+
+/** Resolve SUITE|RUNS_DIR to the suite, its runs directory and its record. */
+function target(arg: string, o: SuiteCliOptions): { suite?: Suite; outDir: string; record: SuiteRecord } {
+  if (isSuiteFile(arg)) {
+    const suite = loadSuite(arg, { config: o.config, seeds: parseIntOption(o.seeds, '--seeds', 1) });
+    const outDir = defaultOut(suite, o);
+    return {
+      suite,
+      outDir,
+      record: { name: suite.name, file: suite.file, description: suite.description, variants: suite.variants, seeds: suite.seeds, expect: suite.expect, thresholds: suite.thresholds, jobs: suite.jobs.map((j) => j.id) },
+    };
+  }
+  if (!existsSync(arg)) throw new InputError('no such suite file or runs directory', arg);
+  const outDir = resolve(arg);
+  const record = readSuiteRecord(outDir);
+  if (record) return { outDir, record };
+  // A bare directory of runs: no expectations.
+  const runs = loadRuns(outDir);
+  if (runs.length === 0) throw new InputError('no runs (no */manifest.json) and no suite.json here', arg);
+  return { outDir, record: { name: basename(outDir), file: '', variants: [...new Set(runs.map((r) => r.manifest.variant))], seeds: [], expect: [], thresholds: {}, jobs: [] } };
+}
+
+export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise<void> {
+  if (!isSuiteFile(suiteFile)) throw new InputError('suite file not found', suiteFile);
+  const { suite, outDir } = target(suiteFile, o);
+  await executeSuite(suite!, o, outDir);
+  const runs = loadRuns(outDir);
+  const missing = suite!.jobs.filter((j) => !runs.some((r) => basename(r.dir) === j.id && r.manifest.status !== 'running'));
+  if (missing.length > 0) {
+    log(`spikeprobe: ${missing.length} runs of the suite are not in ${outDir} yet (other shards?): merge shards, then run 'spikeprobe report ${outDir}'`);
+    return;
+  }
+  const analysis = analyzeRuns(suite!.name, runs, suite!.expect, suite!.thresholds);
+  process.stdout.write(resultsTable(analysis.results.filter((r) => r.metric === 'center')) + '\n');
+  if (analysis.checks.length) process.stdout.write('\n' + checkTable(analysis.checks) + '\n');
+  process.stdout.write('\n' + analysis.explanation.join('\n') + '\n');
+  if (o.report !== false) process.stdout.write(`\nreport: ${await writeSuiteReport(suite!.name, runs, analysis, o)}\n`);
+}
+
+export async function checkCommand(arg: string, o: SuiteCliOptions): Promise<void> {
+  const t = target(arg, o);
+  if (t.record.expect.length === 0) throw new InputError('the suite states no expectations (expect:) to check', t.record.file || arg, 'expect');
+  if (t.suite && o.run !== false) await executeSuite(t.suite, o, t.outDir);
+  const runs = existsSync(t.outDir) ? loadRuns(t.outDir) : [];
+  const done = runs.filter((r) => r.manifest.status === 'done' || r.manifest.status === 'diverged');
+  const missing = t.record.jobs.filter((id) => !done.some((r) => basename(r.dir) === id));
+  if (missing.length) log(`spikeprobe: ${missing.length} runs missing or unfinished in ${t.outDir}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}`);
+  const analysis = analyzeRuns(t.record.name, done, t.record.expect, t.record.thresholds);
+  const pass = analysis.checks.length > 0 && analysis.checks.every((c) => c.pass);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ suite: t.record.name, pass, thresholds: analysis.thresholds, checks: analysis.checks, missing, explanation: analysis.explanation }, null, 1) + '\n');
+  } else {
+    process.stdout.write(checkTable(analysis.checks) + '\n' + thresholdsLine(analysis) + '\n');
+    process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: ${analysis.checks.filter((c) => c.pass).length}/${analysis.checks.length} expectations hold (${t.record.name})\n`);
+  }
+  process.exitCode = pass ? 0 : 1;
+}
+
+export async function reportCommand(arg: string, o: SuiteCliOptions): Promise<void> {
+  const t = target(arg, o);
+  const runs = loadRuns(t.outDir);
+  if (runs.length === 0) throw new InputError('no recorded runs yet: run the suite first (spikeprobe run SUITE)', t.outDir);
+  const analysis = analyzeRuns(t.record.name, runs, t.record.expect, t.record.thresholds);
+  process.stdout.write(`${await writeSuiteReport(t.record.name, runs, analysis, o)}\n`);
+}
+
+export function mergeCommand(out: string, shards: string[]): void {
+  const dest = resolve(out);
+  const plan: [string, string][] = [];
+  let record: SuiteRecord | undefined;
+  for (const s of shards) {
+    if (!existsSync(s)) throw new InputError('shard directory not found', s);
+    record ??= readSuiteRecord(s);
+    for (const name of readdirSync(s)) {
+      const src = join(s, name);
+      if (!existsSync(join(src, 'manifest.json'))) continue;
+      const to = join(dest, name);
+      const prior = plan.find(([, t]) => t === to);
+      if (prior) throw new InputError(`run ${name} is in two shards (${prior[0]} and ${src})`, src);
+      if (existsSync(join(to, 'manifest.json')) && readManifest(to).status === 'done') continue;
+      plan.push([src, to]);
+    }
+  }
+  mkdirSync(dest, { recursive: true });
+  for (const [src, to] of plan) cpSync(src, to, { recursive: true });
+  if (record && !existsSync(join(dest, 'suite.json'))) cpSync(join(shards.find((s) => readSuiteRecord(s))!, 'suite.json'), join(dest, 'suite.json'));
+  process.stdout.write(`merged ${plan.length} runs into ${dest}\n`);
+}
+
+export interface AnalyzeCliOptions {
+  decays?: string;
+  variant?: string;
+  stepsPerEpoch?: string;
+  json?: boolean;
+  output?: string;
+  static?: boolean;
+}
+
+export async function analyzeCommand(files: string[], o: AnalyzeCliOptions): Promise<void> {
+  let decayEpochs: number[] | undefined;
+  if (o.decays !== undefined) {
+    decayEpochs = o.decays.split(',').map((s) => {
+      const n = Number(s.trim());
+      if (!Number.isInteger(n) || n < 0) throw new InputError(`expected comma-separated epochs, got '${o.decays}'`, undefined, '--decays');
+      return n;
+    });
+  }
+  const runs = await ingestFiles(files, { decayEpochs, variant: o.variant, stepsPerEpoch: parseIntOption(o.stepsPerEpoch, '--steps-per-epoch', 1) });
+  const th = resolveThresholds({});
+  const results = analyzeDecay(runs, { thresholds: th });
+  const analysis: SuiteAnalysis = { suite: 'imported', thresholds: th, results, checks: [], explanation: explainResults(results, th) };
+  if (o.json) process.stdout.write(JSON.stringify({ decayEpochs: runs[0]?.manifest.decayEpochs, results, explanation: analysis.explanation }, null, 1) + '\n');
+  else {
+    process.stdout.write(`decay epochs: ${runs[0]?.manifest.decayEpochs.join(', ') || 'none found'}\n`);
+    process.stdout.write(resultsTable(results) + '\n\n' + analysis.explanation.join('\n') + '\n');
+  }
+  if (o.output) {
+    const html = await buildReport({ title: `spikeprobe analyze: ${files.map((f) => basename(f)).join(', ')}`, runs, analysis, static: o.static });
+    writeReport(resolve(o.output), html);
+    process.stdout.write(`report: ${resolve(o.output)}\n`);
+  }
+}

@@ -1,0 +1,557 @@
+/**
+ * Turns recorded runs into the small, columnar data the report page carries.
+ *
+ * - Epoch records: aggregated across the seeds of a variant per (split, key, epoch): mean, min, max, n.
+ *   One series per (variant, split, key); the epoch is implicit (e0 + index), gaps are null.
+ * - Step records (train only): kept only inside the windows around the decay epochs, positioned at
+ *   x = epoch + iter / itersPerEpoch. Where a variant has more distinct steps than the chart can show,
+ *   they are bucketed on a fixed grid: line = mean over seeds of each seed's bucket mean, band = min..max
+ *   over seeds and over the steps in the bucket (so a one-step spike still shows in the band).
+ * - Numbers are rounded to 5 significant digits (step data, noisy anyway, to 4), x arrays shared between series, constant
+ *   columns stored once, and records repeated in a run (a resumed run re-records epochs) deduplicated,
+ *   the last record winning.
+ */
+import type { RunData } from '../analysis/types.js';
+import type { MetricRecord, Split } from '../store/types.js';
+
+export const SPLIT_ORDER: Split[] = ['train', 'valid', 'test'];
+const STRUCTURAL = new Set(['kind', 'epoch', 'split', 'step', 'iter']);
+
+/** Epoch series: values at epochs e0, e0+1, ... */
+export interface EpochSeries {
+  t: 'e';
+  v: number;
+  s: number;
+  k: number;
+  e0: number;
+  m: (number | null)[];
+  /** Omitted where every point has a single seed (then min = max = mean). */
+  lo?: (number | null)[];
+  hi?: (number | null)[];
+  /** Seeds per point; a single number when the same for every point. */
+  n: number | number[];
+}
+
+/** Step series (train split, inside decay windows): x positions from xs[xi]. */
+export interface StepSeries {
+  t: 's';
+  v: number;
+  k: number;
+  xi: number;
+  m: (number | null)[];
+  lo?: (number | null)[];
+  hi?: (number | null)[];
+  n: number | number[];
+}
+
+export type Series = EpochSeries | StepSeries;
+
+export interface DecayWindow {
+  decay: number;
+  /** Epoch records e with e0 <= e <= e1 belong to the window. */
+  e0: number;
+  e1: number;
+  /** Step records with x0 <= x < x1 belong to the window. */
+  x0: number;
+  x1: number;
+}
+
+export interface PreparedData {
+  variants: string[];
+  splits: Split[];
+  keys: string[];
+  xs: number[][];
+  series: Series[];
+  windows: DecayWindow[];
+  /** key -> splits that have epoch data for it. */
+  epochKeys: Map<string, Set<Split>>;
+  /** keys with step data inside some window. */
+  stepKeys: Set<string>;
+  /** key -> every finite value (all splits, all resolutions) is > 0. */
+  positive: Map<string, boolean>;
+  /** key -> the single value it takes everywhere, if it takes only one. */
+  constant: Map<string, number>;
+  /** Whether step data was bucketed, per variant. */
+  bucketed: boolean[];
+  epochRange: [number, number];
+  decayEpochs: number[];
+}
+
+export interface PrepareOptions {
+  /** Epochs on either side of a decay epoch shown in its window (default 3). */
+  windowEpochs?: number;
+  /** Target number of points per variant and key across one window of step data (default 200). */
+  stepPointsPerWindow?: number;
+  /** Decay epochs to show (default: union of the manifests' decayEpochs). */
+  decayEpochs?: number[];
+}
+
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/** v rounded to `digits` significant digits (null if not finite). */
+export function roundSig(v: number, digits = 5): number | null {
+  if (!Number.isFinite(v)) return null;
+  if (v === 0) return 0;
+  const e = digits - 1 - Math.floor(Math.log10(Math.abs(v)));
+  // Dividing an integer by an exact power of ten gives the double nearest the decimal, which prints short.
+  if (e >= 0 && e <= 22) return Math.round(v * POW10[e]!) / POW10[e]!;
+  if (e < 0 && -e <= 22) return Math.round(v / POW10[-e]!) * POW10[-e]!;
+  return Number(v.toPrecision(digits));
+}
+
+function roundX(v: number): number {
+  return Math.round(v * 1e5) / 1e5;
+}
+
+export function variantOf(run: RunData): string {
+  return run.manifest.variant !== '' ? run.manifest.variant : run.manifest.name;
+}
+
+interface RunParts {
+  vi: number;
+  epochs: Map<Split, Map<number, MetricRecord>>;
+  steps: { x: number; rec: MetricRecord }[];
+  eMin: number;
+  eMax: number;
+}
+
+function numericKeys(rec: MetricRecord, into: Set<string>): void {
+  for (const k in rec) {
+    if (!STRUCTURAL.has(k) && typeof rec[k] === 'number') into.add(k);
+  }
+}
+
+function splitRun(run: RunData, vi: number): RunParts {
+  const epochs = new Map<Split, Map<number, MetricRecord>>();
+  // Steps in recording order; a run resumed from a checkpoint may repeat some, the last one wins.
+  let stepList: MetricRecord[] = [];
+  let lastId = -Infinity;
+  let ordered = true;
+  let eMin = Infinity;
+  let eMax = -Infinity;
+  for (const rec of run.records) {
+    const e = rec.epoch;
+    if (typeof e !== 'number' || !Number.isFinite(e)) continue;
+    if (rec.kind === 'epoch') {
+      let m = epochs.get(rec.split);
+      if (!m) epochs.set(rec.split, (m = new Map()));
+      m.set(e, rec);
+    } else if (rec.kind === 'step' && rec.split === 'train') {
+      const id = typeof rec.step === 'number' ? rec.step : typeof rec.iter === 'number' ? e * 1e9 + rec.iter : NaN;
+      if (!Number.isFinite(id)) continue;
+      if (id <= lastId) ordered = false;
+      lastId = id;
+      stepList.push(rec);
+    } else continue;
+    if (e < eMin) eMin = e;
+    if (e > eMax) eMax = e;
+  }
+  if (!ordered) {
+    const byId = new Map<number, MetricRecord>();
+    for (const rec of stepList) byId.set(typeof rec.step === 'number' ? rec.step : rec.epoch * 1e9 + (rec.iter as number), rec);
+    stepList = [...byId.values()];
+  }
+  // Where each epoch starts (global step) and how many iterations it has.
+  const start = new Map<number, number>();
+  const maxIter = new Map<number, number>();
+  for (const rec of stepList) {
+    if (typeof rec.step === 'number' && typeof rec.iter === 'number') start.set(rec.epoch, rec.step - rec.iter);
+    if (typeof rec.iter === 'number') maxIter.set(rec.epoch, Math.max(maxIter.get(rec.epoch) ?? 0, rec.iter));
+  }
+  const ipe = new Map<number, number>();
+  const known: number[] = [];
+  for (const [e, s] of start) {
+    const next = start.get(e + 1);
+    if (next !== undefined && next > s) {
+      ipe.set(e, next - s);
+      known.push(next - s);
+    }
+  }
+  known.sort((a, b) => a - b);
+  const typical = known.length ? known[Math.floor(known.length / 2)]! : undefined;
+  const itersIn = (e: number): number => ipe.get(e) ?? Math.max(typical ?? 0, (maxIter.get(e) ?? 0) + 1, 1);
+  const steps: { x: number; rec: MetricRecord }[] = [];
+  for (const rec of stepList) {
+    let within: number;
+    if (typeof rec.iter === 'number') within = rec.iter;
+    else if (typeof rec.step === 'number' && start.has(rec.epoch)) within = rec.step - start.get(rec.epoch)!;
+    else within = itersIn(rec.epoch) / 2;
+    steps.push({ x: rec.epoch + Math.min(Math.max(within / itersIn(rec.epoch), 0), 0.99999), rec });
+  }
+  return { vi, epochs, steps, eMin, eMax };
+}
+
+interface Acc {
+  sum: number;
+  n: number;
+  min: number;
+  max: number;
+}
+
+function pack(
+  cells: (Acc | undefined)[],
+  digits: number,
+): { m: (number | null)[]; lo?: (number | null)[]; hi?: (number | null)[]; n: number | number[] } {
+  const m: (number | null)[] = [];
+  const lo: (number | null)[] = [];
+  const hi: (number | null)[] = [];
+  const n: number[] = [];
+  let spread = false;
+  for (const c of cells) {
+    if (!c || c.n === 0) {
+      m.push(null);
+      lo.push(null);
+      hi.push(null);
+      n.push(0);
+      continue;
+    }
+    const mean = roundSig(c.sum / c.n, digits);
+    m.push(mean);
+    const l = roundSig(c.min, digits);
+    const h = roundSig(c.max, digits);
+    lo.push(l);
+    hi.push(h);
+    if (c.min !== c.max) spread = true;
+    n.push(c.n);
+  }
+  const nConst = n.every((x) => x === n[0]) ? (n[0] ?? 0) : n;
+  return spread ? { m, lo, hi, n: nConst } : { m, n: nConst };
+}
+
+export function prepareData(runs: RunData[], opts: PrepareOptions = {}): PreparedData {
+  const W = opts.windowEpochs ?? 3;
+  const pointsPerWindow = opts.stepPointsPerWindow ?? 200;
+  const variants: string[] = [];
+  for (const r of runs) if (!variants.includes(variantOf(r))) variants.push(variantOf(r));
+  const parts = runs.map((r) => splitRun(r, variants.indexOf(variantOf(r))));
+
+  // Epoch range, decay windows, then the steps inside them.
+  let eMin = Infinity;
+  let eMax = -Infinity;
+  const splitSet = new Set<Split>();
+  for (const p of parts) {
+    eMin = Math.min(eMin, p.eMin);
+    eMax = Math.max(eMax, p.eMax);
+    for (const split of p.epochs.keys()) splitSet.add(split);
+  }
+  if (!Number.isFinite(eMin)) {
+    eMin = 0;
+    eMax = 0;
+  }
+  const splits = SPLIT_ORDER.filter((s) => splitSet.has(s));
+  const decaySet = new Set<number>(opts.decayEpochs ?? runs.flatMap((r) => r.manifest.decayEpochs ?? []));
+  const decayEpochs = [...decaySet].filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
+  const windows: DecayWindow[] = decayEpochs
+    .map((d) => ({ decay: d, e0: Math.max(d - W, eMin), e1: Math.min(d + W, eMax), x0: Math.max(d - W, eMin), x1: Math.min(d + W, eMax) + 1 }))
+    .filter((w) => w.e0 <= w.e1);
+  const inWindow = (x: number): boolean => {
+    for (const w of windows) if (x >= w.x0 && x < w.x1) return true;
+    return false;
+  };
+  for (const p of parts) p.steps = p.steps.filter((s) => inWindow(s.x));
+
+  // Keys: those of the epoch records and of the steps that will be shown.
+  const keySet = new Set<string>();
+  for (const p of parts) {
+    for (const m of p.epochs.values()) for (const rec of m.values()) numericKeys(rec, keySet);
+    for (const s of p.steps) numericKeys(s.rec, keySet);
+  }
+  const keys = [...keySet];
+  const kIndex = new Map(keys.map((k, i) => [k, i]));
+
+  const positive = new Map<string, boolean>();
+  const constVal = new Map<string, number | null>();
+  const note = (k: string, v: number): void => {
+    if (!Number.isFinite(v)) return;
+    if (v <= 0) positive.set(k, false);
+    else if (!positive.has(k)) positive.set(k, true);
+    const c = constVal.get(k);
+    if (c === undefined) constVal.set(k, v);
+    else if (c !== null && c !== v) constVal.set(k, null);
+  };
+
+  const series: Series[] = [];
+  const epochKeys = new Map<string, Set<Split>>();
+
+  // Epoch aggregates per (variant, split, key).
+  for (let vi = 0; vi < variants.length; vi++) {
+    const vParts = parts.filter((p) => p.vi === vi);
+    for (const split of splits) {
+      const si = splits.indexOf(split);
+      const perKey = new Map<string, Map<number, Acc>>();
+      for (const p of vParts) {
+        const m = p.epochs.get(split);
+        if (!m) continue;
+        for (const [e, rec] of m) {
+          for (const k in rec) {
+            const val = rec[k];
+            if (STRUCTURAL.has(k) || typeof val !== 'number') continue;
+            note(k, val);
+            if (!Number.isFinite(val)) continue;
+            let byE = perKey.get(k);
+            if (!byE) perKey.set(k, (byE = new Map()));
+            const a = byE.get(e);
+            if (a) {
+              a.sum += val;
+              a.n++;
+              if (val < a.min) a.min = val;
+              if (val > a.max) a.max = val;
+            } else byE.set(e, { sum: val, n: 1, min: val, max: val });
+          }
+        }
+      }
+      for (const [k, byE] of perKey) {
+        const es = [...byE.keys()];
+        const e0 = Math.min(...es);
+        const e1 = Math.max(...es);
+        const cells: (Acc | undefined)[] = [];
+        for (let e = e0; e <= e1; e++) cells.push(byE.get(e));
+        series.push({ t: 'e', v: vi, s: si, k: kIndex.get(k)!, e0, ...pack(cells, 5) });
+        let sp = epochKeys.get(k);
+        if (!sp) epochKeys.set(k, (sp = new Set()));
+        sp.add(split);
+      }
+    }
+  }
+
+  // Step aggregates per (variant, key), inside the windows only.
+  const xs: number[][] = [];
+  const xsIndex = new Map<string, number>();
+  const internX = (arr: number[]): number => {
+    const id = arr.join(',');
+    let i = xsIndex.get(id);
+    if (i === undefined) {
+      i = xs.length;
+      xs.push(arr);
+      xsIndex.set(id, i);
+    }
+    return i;
+  };
+  const stepKeys = new Set<string>();
+  const bucketed: boolean[] = variants.map(() => false);
+  const bw = (2 * W + 1) / pointsPerWindow;
+  const g0 = windows.length ? Math.min(...windows.map((w) => w.x0)) : 0;
+  let spanTotal = 0;
+  {
+    // Length of the union of the windows.
+    let end = -Infinity;
+    for (const w of windows) {
+      const a = Math.max(w.x0, end);
+      if (w.x1 > a) spanTotal += w.x1 - a;
+      end = Math.max(end, w.x1);
+    }
+  }
+  for (let vi = 0; vi < variants.length; vi++) {
+    const lists = parts.filter((p) => p.vi === vi).map((p) => p.steps);
+    const distinct = new Set<number>();
+    for (const list of lists) for (const s of list) distinct.add(roundX(s.x));
+    if (distinct.size === 0) continue;
+    const useBuckets = distinct.size > Math.ceil(spanTotal / bw);
+    bucketed[vi] = useBuckets;
+    // Cell of every step: a bucket on the grid, or the step's own position.
+    let cellX: number[];
+    let cellIdx: Int32Array[];
+    if (useBuckets) {
+      let maxCell = 0;
+      cellIdx = lists.map((list) => {
+        const idx = new Int32Array(list.length);
+        for (let i = 0; i < list.length; i++) {
+          idx[i] = Math.floor((list[i]!.x - g0) / bw);
+          if (idx[i]! > maxCell) maxCell = idx[i]!;
+        }
+        return idx;
+      });
+      cellX = Array.from({ length: maxCell + 1 }, (_, c) => roundX(g0 + (c + 0.5) * bw));
+    } else {
+      cellX = [...distinct].sort((a, b) => a - b);
+      const at = new Map(cellX.map((x, i) => [x, i]));
+      cellIdx = lists.map((list) => Int32Array.from(list, (s) => at.get(roundX(s.x))!));
+    }
+    const C = cellX.length;
+    const R = lists.length;
+    const sum = new Float64Array(R * C);
+    const cnt = new Int32Array(R * C);
+    const mn = new Float64Array(R * C);
+    const mx = new Float64Array(R * C);
+    for (const k of keys) {
+      sum.fill(0);
+      cnt.fill(0);
+      mn.fill(Infinity);
+      mx.fill(-Infinity);
+      let any = false;
+      for (let r = 0; r < R; r++) {
+        const list = lists[r]!;
+        const idx = cellIdx[r]!;
+        for (let i = 0; i < list.length; i++) {
+          const val = list[i]!.rec[k];
+          if (typeof val !== 'number' || !Number.isFinite(val)) continue;
+          any = true;
+          const j = r * C + idx[i]!;
+          sum[j]! += val;
+          cnt[j]!++;
+          if (val < mn[j]!) mn[j] = val;
+          if (val > mx[j]!) mx[j] = val;
+        }
+      }
+      if (!any) continue;
+      const xArr: number[] = [];
+      const cells: Acc[] = [];
+      let kMin = Infinity;
+      let kMax = -Infinity;
+      for (let c = 0; c < C; c++) {
+        const out: Acc = { sum: 0, n: 0, min: Infinity, max: -Infinity };
+        for (let r = 0; r < R; r++) {
+          const j = r * C + c;
+          if (cnt[j] === 0) continue;
+          out.sum += sum[j]! / cnt[j]!;
+          out.n++;
+          if (mn[j]! < out.min) out.min = mn[j]!;
+          if (mx[j]! > out.max) out.max = mx[j]!;
+        }
+        if (out.n === 0) continue;
+        xArr.push(cellX[c]!);
+        cells.push(out);
+        if (out.min < kMin) kMin = out.min;
+        if (out.max > kMax) kMax = out.max;
+      }
+      note(k, kMin);
+      note(k, kMax);
+      series.push({ t: 's', v: vi, k: kIndex.get(k)!, xi: internX(xArr), ...pack(cells, 4) });
+      stepKeys.add(k);
+    }
+  }
+
+  const constant = new Map<string, number>();
+  for (const [k, c] of constVal) if (c !== null) constant.set(k, c);
+  return {
+    variants,
+    splits,
+    keys,
+    xs,
+    series,
+    windows,
+    epochKeys,
+    stepKeys,
+    positive,
+    constant,
+    bucketed,
+    epochRange: [eMin, eMax],
+    decayEpochs,
+  };
+}
+
+/** What one chart takes from the data: the page and the static renderer both materialise rows from it. */
+export interface Query {
+  /** 'e': epoch series, 's': step series. */
+  t: 'e' | 's';
+  /** Key indices. */
+  k: number[];
+  /** Split indices (epoch series only). */
+  s?: number[];
+  /** x range: epochs e0 <= e <= e1 for epoch series, x0 <= x < x1 for step series. */
+  a?: number;
+  b?: number;
+  /** How rows are labelled in the `series` field: by split or by key label. */
+  lab: 'split' | 'key';
+}
+
+export interface Row {
+  variant: string;
+  series: string;
+  key: string;
+  split: string;
+  epoch: number;
+  x: number;
+  mean: number | null;
+  lo: number | null;
+  hi: number | null;
+  n: number;
+}
+
+export interface RowSource {
+  variants: string[];
+  splits: string[];
+  keys: string[];
+  klab: string[];
+  xs: number[][];
+  series: Series[];
+}
+
+/**
+ * Rows for one query. Epoch aggregates sit at the middle of their epoch (x = e + 0.5), so a value
+ * recorded for the first epoch after a decay at d lies right of the rule drawn at x = d.
+ * Keep in step with ROWS_JS below (the same logic, run by the page).
+ */
+export function materialize(src: RowSource, q: Query): Row[] {
+  const out: Row[] = [];
+  const keys = new Set(q.k);
+  const splits = q.s ? new Set(q.s) : undefined;
+  for (const ser of src.series) {
+    if (ser.t !== q.t || !keys.has(ser.k)) continue;
+    if (ser.t === 'e' && splits && !splits.has(ser.s)) continue;
+    const split = ser.t === 'e' ? src.splits[ser.s]! : 'train';
+    const label = q.lab === 'key' ? src.klab[ser.k]! : ser.t === 's' ? 'train (steps)' : split;
+    for (let i = 0; i < ser.m.length; i++) {
+      const mean = ser.m[i];
+      if (mean === null || mean === undefined) continue;
+      let x: number;
+      let epoch: number;
+      if (ser.t === 'e') {
+        epoch = ser.e0 + i;
+        if ((q.a !== undefined && epoch < q.a) || (q.b !== undefined && epoch > q.b)) continue;
+        x = epoch + 0.5;
+      } else {
+        x = src.xs[ser.xi]![i]!;
+        if ((q.a !== undefined && x < q.a) || (q.b !== undefined && x >= q.b)) continue;
+        epoch = Math.floor(x);
+      }
+      out.push({
+        variant: src.variants[ser.v]!,
+        series: label,
+        key: src.keys[ser.k]!,
+        split,
+        epoch,
+        x,
+        mean,
+        lo: ser.lo ? ser.lo[i]! : mean,
+        hi: ser.hi ? ser.hi[i]! : mean,
+        n: typeof ser.n === 'number' ? ser.n : ser.n[i]!,
+      });
+    }
+  }
+  return out;
+}
+
+/** The page's copy of `materialize` (plain ES2017, no dependencies). */
+export const ROWS_JS = `function rows(P, q) {
+  var out = [], keys = {}, splits = null, i, j;
+  for (i = 0; i < q.k.length; i++) keys[q.k[i]] = true;
+  if (q.s) { splits = {}; for (i = 0; i < q.s.length; i++) splits[q.s[i]] = true; }
+  for (j = 0; j < P.series.length; j++) {
+    var ser = P.series[j];
+    if (ser.t !== q.t || !keys[ser.k]) continue;
+    if (ser.t === 'e' && splits && !splits[ser.s]) continue;
+    var split = ser.t === 'e' ? P.splits[ser.s] : 'train';
+    var label = q.lab === 'key' ? P.klab[ser.k] : (ser.t === 's' ? 'train (steps)' : split);
+    for (i = 0; i < ser.m.length; i++) {
+      var mean = ser.m[i];
+      if (mean === null || mean === undefined) continue;
+      var x, epoch;
+      if (ser.t === 'e') {
+        epoch = ser.e0 + i;
+        if ((q.a !== undefined && epoch < q.a) || (q.b !== undefined && epoch > q.b)) continue;
+        x = epoch + 0.5;
+      } else {
+        x = P.xs[ser.xi][i];
+        if ((q.a !== undefined && x < q.a) || (q.b !== undefined && x >= q.b)) continue;
+        epoch = Math.floor(x);
+      }
+      out.push({
+        variant: P.variants[ser.v], series: label, key: P.keys[ser.k], split: split, epoch: epoch, x: x,
+        mean: mean, lo: ser.lo ? ser.lo[i] : mean, hi: ser.hi ? ser.hi[i] : mean,
+        n: typeof ser.n === 'number' ? ser.n : ser.n[i]
+      });
+    }
+  }
+  return out;
+}`;
