@@ -3,6 +3,9 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { readMetrics } from '../src/store/run-store.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -52,6 +55,41 @@ describe('a tiny real suite: run, check (both exit codes), shards and merge', ()
     }
     expect(existsSync(join(cwd, 'reports', 'smoke.html'))).toBe(true);
     expect(run.out).toMatch(/relu\s+train\s+epoch\s+4/);
+  });
+
+  it('the report built from the real recorded runs renders every chart in headless Chromium, offline', async () => {
+    const file = join(cwd, 'reports', 'smoke.html');
+    const html = readFileSync(file, 'utf8');
+    expect(html).toMatch(/http-equiv="Content-Security-Policy" content="default-src 'none'/);
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('request', (r) => requests.push(r.url()));
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+      await page.waitForFunction(() => document.body.hasAttribute('data-charts'), undefined, { timeout: 120_000 });
+      const charts = await page.$$eval('.chart', (cs) => cs.map((c) => [c.id, Boolean(c.querySelector('svg, canvas')), c.textContent?.slice(0, 200)] as const));
+      expect(charts.length).toBeGreaterThan(5);
+      expect(charts.filter(([, ok]) => !ok)).toEqual([]);
+      expect(await page.getAttribute('body', 'data-charts')).toBe('done');
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([pathToFileURL(file).href]);
+      // The verdict table and the explanation carry the measured numbers of these runs.
+      const text = await page.textContent('body');
+      expect(text).toMatch(/relu/);
+      expect(text).toMatch(/prelu/);
+      mkdirSync('test-artifacts', { recursive: true });
+      await page.screenshot({ path: join('test-artifacts', 'report-real-runs.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('check exits 0 when the expectations hold, without training again', () => {
