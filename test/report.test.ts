@@ -7,6 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { RunData, SuiteAnalysis } from '../src/analysis/types.js';
 import type { MetricRecord } from '../src/store/types.js';
 import { buildReport, escapeHtml, jsonForScript, materialize, prepareData, writeReport } from '../src/report/index.js';
+import { ROWS_JS, type Query, type RowSource } from '../src/report/data.js';
 import { syntheticAnalysis, syntheticRun } from '../src/report/synthetic.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -134,6 +135,25 @@ describe('report data', () => {
     expect(rows.length).toBeLessThanOrEqual(101);
     expect(Math.max(...rows.map((r) => r.hi ?? 0))).toBe(100);
     expect(Math.max(...rows.map((r) => r.mean ?? 0))).toBeLessThan(100);
+  });
+
+  it("the page's row builder (ROWS_JS) gives the same rows as materialize", () => {
+    const { runs } = suite();
+    const d = prepareData(runs);
+    const src: RowSource = { variants: d.variants, splits: d.splits, keys: d.keys, klab: d.keys.map((k) => k.replace(/^.*\//, '')), xs: d.xs, series: d.series };
+    const rows = new Function(`${ROWS_JS}; return rows;`)() as (p: RowSource, q: Query) => unknown[];
+    const k = (name: string): number => d.keys.indexOf(name);
+    const queries: Query[] = [
+      { t: 'e', k: [k('center')], lab: 'split' },
+      { t: 'e', k: [k('cl_within'), k('cl_lag')], s: [0], lab: 'key', a: 5, b: 11 },
+      { t: 's', k: [k('center')], lab: 'split', a: 5, b: 12 },
+      { t: 's', k: [k('dead_frac/conv1'), k('dead_frac/fc1')], lab: 'key', a: 13, b: 20 },
+    ];
+    for (const q of queries) {
+      const expected = materialize(src, q);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(rows(src, q)).toEqual(expected);
+    }
   });
 });
 
@@ -283,6 +303,20 @@ describe('report page', () => {
         await page.close();
       }
     }
+  });
+
+  it('builds from minimal input: no runs, no results; a plain run with epoch records only', async () => {
+    const empty: SuiteAnalysis = { suite: 'empty', thresholds: analysis.thresholds, results: [], checks: [], explanation: [] };
+    for (const isStatic of [false, true]) {
+      const html = await buildReport({ title: 'Empty', runs: [], analysis: empty, static: isStatic });
+      expect(html).toContain('No decay results.');
+      expect(html).not.toContain('data-panel=');
+    }
+    const plain = syntheticRun({ seed: 1, epochs: 6, itersPerEpoch: 10, decayEpochs: [3, 50], spike: false, variant: '', name: 'plain', steps: 'none', instruments: false });
+    const html = await buildReport({ title: 'Plain', runs: [plain], analysis: empty, static: true });
+    expect(html).toContain('LR decay at epoch 3');
+    expect(html).not.toContain('LR decay at epoch 50');
+    expect(html.match(/<svg/g)?.length).toBe(html.match(/<div class="chart"/g)?.length);
   });
 
   it('writeReport replaces the file atomically and leaves no temp file', () => {

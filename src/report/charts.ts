@@ -9,6 +9,9 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import type { DecayWindow, PreparedData, Query } from './data.js';
 import type { Split } from '../store/types.js';
 
+/** Placeholders in specs compiled once for several charts start with this (never in a real label). */
+const MARK = '\u0000';
+
 export const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d', '#ff9da6', '#bab0ac'];
 
 export interface PanelDef {
@@ -239,7 +242,6 @@ const GROUP_SHAPES = ['circle', 'square', 'triangle-up', 'diamond'];
 export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec {
   const yTitle = placeholders ? `${MARK}Y` : p.yTitle;
   const seriesDomain = placeholders ? p.series.map((_, i) => `${MARK}S${i}`) : p.series;
-  const fmt = '.5~g';
   const x = {
     field: 'x',
     type: 'quantitative',
@@ -264,22 +266,13 @@ export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec 
   const seriesTitle = p.lab === 'split' ? 'split' : 'series';
   const dash = { field: 'series', type: 'nominal', title: seriesTitle, scale: { domain: seriesDomain, range: dashRange } };
   const shape = { field: 'series', type: 'nominal', title: seriesTitle, scale: { domain: seriesDomain, range: shapeRange } };
-  const tipCommon = [
-    { field: 'variant', type: 'nominal', title: 'variant' },
-    { field: 'series', type: 'nominal', title: seriesTitle },
-  ];
-  const tipValues = [
-    { field: 'mean', type: 'quantitative', title: 'mean', format: fmt },
-    { field: 'lo', type: 'quantitative', title: 'min', format: fmt },
-    { field: 'hi', type: 'quantitative', title: 'max', format: fmt },
-    { field: 'n', type: 'quantitative', title: 'seeds' },
-  ];
+  // Tooltip contents are built with the rows (field tt): one field read per item instead of a formatting
+  // expression, which the page's CSP-safe expression interpreter would evaluate for every point.
+  const tooltip = { field: 'tt', type: 'nominal' };
   const layers: Record<string, unknown>[] = [];
   const zoom = { name: 'zoom', select: { type: 'interval', encodings: ['x', 'y'] }, bind: 'scales' };
-  const epochTip = { field: 'epoch', type: 'quantitative', title: 'epoch' };
-  const stepTip = { field: 'x', type: 'quantitative', title: 'epoch position', format: '.3f' };
   /** Line for the mean and a band from min to max; tooltips from the nearest point when interactive. */
-  const banded = (data: string, width: number, tip: object, hover: string): void => {
+  const banded = (data: string, width: number, hover: string): void => {
     layers.push({
       data: { name: data },
       mark: { type: 'area', opacity: 0.16 },
@@ -289,21 +282,22 @@ export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec 
     if (p.interactive) {
       layers.push({
         data: { name: data },
-        params: [{ name: hover, select: { type: 'point', on: 'pointerover', nearest: true, clear: 'pointerout' } }],
-        mark: { type: 'point', filled: true, size: 40 },
+        transform: [{ filter: 'datum.h' }],
+        params: [{ name: hover, select: { type: 'point', on: 'pointerover', clear: 'pointerout' } }],
+        mark: { type: 'point', filled: true, size: 110 },
         encoding: {
           x,
           y,
           color,
           shape,
           opacity: { condition: { param: hover, empty: false, value: 1 }, value: 0 },
-          tooltip: [...tipCommon, tip, ...tipValues],
+          tooltip,
         },
       });
     }
   };
-  if (p.step) banded('S', 1.1, stepTip, 'hover_s');
-  if (p.epoch === 'band') banded('E', 1.5, epochTip, 'hover_e');
+  if (p.step) banded('S', 1.1, 'hover_s');
+  if (p.epoch === 'band') banded('E', 1.5, 'hover_e');
   else if (p.epoch === 'points') {
     layers.push({
       data: { name: 'E' },
@@ -313,7 +307,7 @@ export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec 
     layers.push({
       data: { name: 'E' },
       mark: { type: 'line', strokeWidth: p.step ? 1.3 : 1.6, point: { filled: true, size: 26 } },
-      encoding: { x, y, color, strokeDash: dash, shape, tooltip: [...tipCommon, epochTip, ...tipValues] },
+      encoding: { x, y, color, strokeDash: dash, shape, tooltip },
     });
   }
   // Scroll/drag zoom lives on the first line layer.
@@ -326,14 +320,15 @@ export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec 
     layers.push({ data: { name: 'R' }, mark: { type: 'rule', color: '#444', strokeDash: [5, 3], strokeWidth: 1 }, encoding: { x: rx } });
     layers.push({
       data: { name: 'R' },
-      mark: { type: 'text', color: '#333', align: 'left', baseline: 'bottom', dx: 3, dy: -2, fontSize: 10 },
+      // Above the plot; unclipped (zoomable charts clip their marks to the plot).
+      mark: { type: 'text', color: '#333', align: 'left', baseline: 'bottom', dx: 3, dy: -2, fontSize: 10, clip: false },
       encoding: { x: rx, y: { value: 0 }, text: { field: 'label', type: 'nominal' } },
     });
   }
   return {
     width: p.width,
     height: p.height,
-    padding: 5,
+    padding: { top: p.rules ? 16 : 5, left: 5, right: 5, bottom: 5 },
     layer: layers,
     config: {
       aria: false,
@@ -345,8 +340,6 @@ export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec 
     },
   } as unknown as TopLevelSpec;
 }
-
-const MARK = '\u0000';
 
 function substitute(value: unknown, map: Map<string, string>): unknown {
   if (typeof value === 'string') {
@@ -369,8 +362,10 @@ function substitute(value: unknown, map: Map<string, string>): unknown {
  * compilation; identical results share one template.
  */
 export class TemplateCache {
+  /** Compilations shared by every cache in the process (a CLI building both modes, tests). */
+  private static readonly shared = new Map<string, object>();
   readonly templates: object[] = [];
-  private readonly compiled = new Map<string, object>();
+  private readonly compiled = TemplateCache.shared;
   private readonly index = new Map<string, number>();
   compilations = 0;
 
@@ -384,6 +379,7 @@ export class TemplateCache {
       const spec = compile(vl).spec as unknown as { $schema?: string };
       delete spec.$schema; // a URL, and the page needs no schema
       compiled = spec;
+      if (this.compiled.size >= 500) this.compiled.clear();
       this.compiled.set(key, compiled);
       this.compilations++;
     }

@@ -110,6 +110,9 @@ export function variantOf(run: RunData): string {
 interface RunParts {
   vi: number;
   epochs: Map<Split, Map<number, MetricRecord>>;
+  /** Train step records, deduplicated. */
+  stepList: MetricRecord[];
+  /** Steps inside the decay windows with their positions (filled in once the windows are known). */
   steps: { x: number; rec: MetricRecord }[];
   eMin: number;
   eMax: number;
@@ -117,7 +120,7 @@ interface RunParts {
 
 function numericKeys(rec: MetricRecord, into: Set<string>): void {
   for (const k in rec) {
-    if (!STRUCTURAL.has(k) && typeof rec[k] === 'number') into.add(k);
+    if (!into.has(k) && !STRUCTURAL.has(k) && typeof rec[k] === 'number') into.add(k);
   }
 }
 
@@ -151,10 +154,18 @@ function splitRun(run: RunData, vi: number): RunParts {
     for (const rec of stepList) byId.set(typeof rec.step === 'number' ? rec.step : rec.epoch * 1e9 + (rec.iter as number), rec);
     stepList = [...byId.values()];
   }
-  // Where each epoch starts (global step) and how many iterations it has.
+  return { vi, epochs, stepList, steps: [], eMin, eMax };
+}
+
+/**
+ * Positions x = epoch + iter / itersPerEpoch for the steps of the epochs `keep` accepts. Iterations per
+ * epoch come from where consecutive epochs start (step - iter), else from the largest iter seen.
+ */
+function positionSteps(stepList: MetricRecord[], keep: (epoch: number) => boolean): { x: number; rec: MetricRecord }[] {
+  const list = stepList.filter((r) => keep(r.epoch));
   const start = new Map<number, number>();
   const maxIter = new Map<number, number>();
-  for (const rec of stepList) {
+  for (const rec of list) {
     if (typeof rec.step === 'number' && typeof rec.iter === 'number') start.set(rec.epoch, rec.step - rec.iter);
     if (typeof rec.iter === 'number') maxIter.set(rec.epoch, Math.max(maxIter.get(rec.epoch) ?? 0, rec.iter));
   }
@@ -171,15 +182,22 @@ function splitRun(run: RunData, vi: number): RunParts {
   const typical = known.length ? known[Math.floor(known.length / 2)]! : undefined;
   const itersIn = (e: number): number => ipe.get(e) ?? Math.max(typical ?? 0, (maxIter.get(e) ?? 0) + 1, 1);
   const steps: { x: number; rec: MetricRecord }[] = [];
-  for (const rec of stepList) {
+  let lastEpoch = NaN;
+  let n = 1;
+  for (const rec of list) {
+    if (rec.epoch !== lastEpoch) {
+      lastEpoch = rec.epoch;
+      n = itersIn(lastEpoch);
+    }
     let within: number;
     if (typeof rec.iter === 'number') within = rec.iter;
     else if (typeof rec.step === 'number' && start.has(rec.epoch)) within = rec.step - start.get(rec.epoch)!;
-    else within = itersIn(rec.epoch) / 2;
-    steps.push({ x: rec.epoch + Math.min(Math.max(within / itersIn(rec.epoch), 0), 0.99999), rec });
+    else within = n / 2;
+    steps.push({ x: rec.epoch + Math.min(Math.max(within / n, 0), 0.99999), rec });
   }
-  return { vi, epochs, steps, eMin, eMax };
+  return steps;
 }
+
 
 interface Acc {
   sum: number;
@@ -248,7 +266,12 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
     for (const w of windows) if (x >= w.x0 && x < w.x1) return true;
     return false;
   };
-  for (const p of parts) p.steps = p.steps.filter((s) => inWindow(s.x));
+  // Steps of the window epochs, and of the epoch after each window (its start tells how long the last one is).
+  const nearWindow = (e: number): boolean => {
+    for (const w of windows) if (e >= Math.floor(w.x0) && e <= w.x1) return true;
+    return false;
+  };
+  for (const p of parts) p.steps = positionSteps(p.stepList, nearWindow).filter((s) => inWindow(s.x));
 
   // Keys: those of the epoch records and of the steps that will be shown.
   const keySet = new Set<string>();
@@ -466,7 +489,28 @@ export interface Row {
   lo: number | null;
   hi: number | null;
   n: number;
+  /** Carries a hover target (all epoch rows; every stride-th step row, about HOVER_POINTS per series). */
+  h: boolean;
+  /** Tooltip: label -> value, in display order. */
+  tt: Record<string, string | number | null>;
 }
+
+function tooltipOf(q: Query, variant: string, label: string, t: 'e' | 's', epoch: number, x: number, mean: number, ser: Series, i: number): Row['tt'] {
+  const tt: Row['tt'] = { variant };
+  tt[q.lab === 'split' ? 'split' : 'series'] = label;
+  if (t === 'e') tt.epoch = epoch;
+  else tt['epoch position'] = x.toFixed(3);
+  tt.mean = mean;
+  if (ser.lo) {
+    tt.min = ser.lo[i] ?? null;
+    tt.max = ser.hi![i] ?? null;
+  }
+  tt.seeds = typeof ser.n === 'number' ? ser.n : ser.n[i]!;
+  return tt;
+}
+
+/** Step rows per series and chart that get a hover target (tooltips); fewer keep the page fast. */
+export const HOVER_POINTS = 80;
 
 export interface RowSource {
   variants: string[];
@@ -491,6 +535,13 @@ export function materialize(src: RowSource, q: Query): Row[] {
     if (ser.t === 'e' && splits && !splits.has(ser.s)) continue;
     const split = ser.t === 'e' ? src.splits[ser.s]! : 'train';
     const label = q.lab === 'key' ? src.klab[ser.k]! : ser.t === 's' ? 'train (steps)' : split;
+    let stride = 1;
+    if (ser.t === 's') {
+      let c = 0;
+      for (const x of src.xs[ser.xi]!) if ((q.a === undefined || x >= q.a) && (q.b === undefined || x < q.b)) c++;
+      stride = Math.max(1, Math.ceil(c / HOVER_POINTS));
+    }
+    let pushed = 0;
     for (let i = 0; i < ser.m.length; i++) {
       const mean = ser.m[i];
       if (mean === null || mean === undefined) continue;
@@ -516,6 +567,8 @@ export function materialize(src: RowSource, q: Query): Row[] {
         lo: ser.lo ? ser.lo[i]! : mean,
         hi: ser.hi ? ser.hi[i]! : mean,
         n: typeof ser.n === 'number' ? ser.n : ser.n[i]!,
+        h: pushed++ % stride === 0,
+        tt: tooltipOf(q, src.variants[ser.v]!, label, ser.t, epoch, x, mean, ser, i),
       });
     }
   }
@@ -523,7 +576,16 @@ export function materialize(src: RowSource, q: Query): Row[] {
 }
 
 /** The page's copy of `materialize` (plain ES2017, no dependencies). */
-export const ROWS_JS = `function rows(P, q) {
+export const ROWS_JS = `function tip(q, variant, label, ser, epoch, x, mean, i) {
+  var tt = { variant: variant };
+  tt[q.lab === 'split' ? 'split' : 'series'] = label;
+  if (ser.t === 'e') tt.epoch = epoch; else tt['epoch position'] = x.toFixed(3);
+  tt.mean = mean;
+  if (ser.lo) { tt.min = ser.lo[i]; tt.max = ser.hi[i]; }
+  tt.seeds = typeof ser.n === 'number' ? ser.n : ser.n[i];
+  return tt;
+}
+function rows(P, q) {
   var out = [], keys = {}, splits = null, i, j;
   for (i = 0; i < q.k.length; i++) keys[q.k[i]] = true;
   if (q.s) { splits = {}; for (i = 0; i < q.s.length; i++) splits[q.s[i]] = true; }
@@ -533,6 +595,12 @@ export const ROWS_JS = `function rows(P, q) {
     if (ser.t === 'e' && splits && !splits[ser.s]) continue;
     var split = ser.t === 'e' ? P.splits[ser.s] : 'train';
     var label = q.lab === 'key' ? P.klab[ser.k] : (ser.t === 's' ? 'train (steps)' : split);
+    var stride = 1, pushed = 0;
+    if (ser.t === 's') {
+      var c = 0, xs = P.xs[ser.xi];
+      for (i = 0; i < xs.length; i++) if ((q.a === undefined || xs[i] >= q.a) && (q.b === undefined || xs[i] < q.b)) c++;
+      stride = Math.max(1, Math.ceil(c / ${HOVER_POINTS}));
+    }
     for (i = 0; i < ser.m.length; i++) {
       var mean = ser.m[i];
       if (mean === null || mean === undefined) continue;
@@ -549,7 +617,9 @@ export const ROWS_JS = `function rows(P, q) {
       out.push({
         variant: P.variants[ser.v], series: label, key: P.keys[ser.k], split: split, epoch: epoch, x: x,
         mean: mean, lo: ser.lo ? ser.lo[i] : mean, hi: ser.hi ? ser.hi[i] : mean,
-        n: typeof ser.n === 'number' ? ser.n : ser.n[i]
+        n: typeof ser.n === 'number' ? ser.n : ser.n[i],
+        h: pushed++ % stride === 0,
+        tt: tip(q, P.variants[ser.v], label, ser, epoch, x, mean, i)
       });
     }
   }

@@ -197,9 +197,9 @@ h4 { font-size: 13px; margin: 14px 0 4px; color: var(--muted); }
 p { margin: 4px 0 8px; max-width: 110ch; }
 .meta, .thresholds, .note, .na { color: var(--muted); font-size: 12.5px; }
 .scroll { overflow-x: auto; max-width: 100%; }
-table { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px; }
-th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f1f3f5; font-weight: 600; white-space: nowrap; }
+main table { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px; }
+main th, main td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
+main th { background: #f1f3f5; font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.pass { background: #e3f4e1; color: #1e6b1a; font-weight: 600; }
 td.fail { background: #fde2e1; color: #a4161a; font-weight: 700; }
