@@ -80,3 +80,21 @@ describe('tiny real training on wasm', () => {
     expect(Object.keys(ep).some((k) => k.startsWith('prelu_slope/'))).toBe(true);
   });
 });
+
+describe('divergence', () => {
+  it('a NaN/Inf loss marks the run diverged with its step and keeps the data', async () => {
+    const backend = await selectBackend('wasm');
+    const cfg = tinyConfig({ epochs: 30, alpha: 10, decay_epochs: [], decay_factors: [] }); // centers overshoot x9 per step
+    const data = loadDataFor(cfg);
+    const dir = mkdtempSync(join(tmpdir(), 'sp-div-'));
+    const r = await train({ config: cfg, backend, data, outDir: dir, instruments: makeInstruments('none') });
+    expect(r.status).toBe('diverged');
+    expect(r.divergedAt!.what).toMatch(/center loss|cross-entropy/);
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    expect(m.status).toBe('diverged');
+    expect(m.divergedAt.step).toBe(r.divergedAt!.step);
+    const recs = readMetrics(dir);
+    expect(recs.filter((x) => x.kind === 'epoch' && x.split === 'test').length).toBe(r.divergedAt!.epoch);
+    expect(recs.some((x) => x.kind === 'epoch' && x.split === 'train' && x.epoch === r.divergedAt!.epoch)).toBe(true);
+  });
+});

@@ -34,7 +34,7 @@ export function paramStats(): Instrument {
       if (startW.size === 0) for (const p of v.model.params) if (p.kind === 'conv') startW.set(p.name, tf.clone(p.v));
       const grads = v.grads();
       const names = Object.keys(grads);
-      const sq = tf.tidy(() => tf.stack(names.map((k) => tf.sum(tf.square(grads[k]!)))).dataSync() as Float32Array);
+      const sq = names.length === 0 ? new Float32Array(0) : tf.tidy(() => tf.stack(names.map((k) => tf.sum(tf.square(grads[k]!)))).dataSync() as Float32Array);
       names.forEach((k, i) => gradSq.set(k, (gradSq.get(k) ?? 0) + sq[i]!));
       batches++;
       if (!v.record) return;
