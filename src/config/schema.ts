@@ -26,6 +26,12 @@ export const ModelSchema = z
     negative_slope: z.number().min(0).max(1).optional(),
     /** If given, must equal the last width (the seed's CenterLoss(8, 512) check). */
     feat_dim: posInt.optional(),
+    /**
+     * BatchNorm statistics per device as under nn.DataParallel over N devices (the seed's setup):
+     * the batch is split into N chunks (torch.chunk), each normalised with its own statistics;
+     * running statistics come from the first chunk (device 0's replica).
+     */
+    bn_devices: z.number().int().min(1).max(64).default(1),
     /** L2-normalise features (times feature_scale) before center loss and FC: a candidate fix. */
     feature_norm: z.boolean().default(false),
     feature_scale: z.number().positive().default(1),

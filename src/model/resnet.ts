@@ -203,8 +203,22 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
     if (!opts.training) {
       return tf.batchNorm4d(h, bn.runMean as tf.Tensor1D, bn.runVar as tf.Tensor1D, bn.beta as tf.Tensor1D, bn.gamma as tf.Tensor1D, BN_EPS);
     }
-    const { mean, variance } = tf.moments(h, [0, 1, 2]);
     const [n, hh, ww] = h.shape;
+    if (cfg.bn_devices > 1 && n > 1) {
+      // nn.DataParallel: each device normalises its chunk (torch.chunk sizes); device 0's
+      // replica shares the module's buffers, so the running statistics follow chunk 0.
+      const size = Math.ceil(n / Math.min(cfg.bn_devices, n));
+      const sizes: number[] = [];
+      for (let left = n; left > 0; left -= size) sizes.push(Math.min(size, left));
+      const outs = tf.split(h, sizes, 0).map((part, i) => {
+        const { mean, variance } = tf.moments(part, [0, 1, 2]);
+        if (i === 0) bnStats!.push({ bn, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: sizes[0]! * hh * ww });
+        const scale = tf.mul(tf.rsqrt(tf.add(variance, BN_EPS)), bn.gamma);
+        return tf.add(tf.mul(tf.sub(part, mean), scale), bn.beta);
+      });
+      return tf.concat(outs, 0) as tf.Tensor4D;
+    }
+    const { mean, variance } = tf.moments(h, [0, 1, 2]);
     bnStats!.push({ bn, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: n * hh * ww });
     const scale = tf.mul(tf.rsqrt(tf.add(variance, BN_EPS)), bn.gamma);
     return tf.add(tf.mul(tf.sub(h, mean), scale), bn.beta);
