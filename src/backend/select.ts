@@ -40,7 +40,8 @@ async function tryWasm(): Promise<string[]> {
   if (!ok) throw new Error('wasm backend failed to initialise');
   await tf.ready();
   const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
-  return registerWasmTrainingKernels();
+  const { registerFastKernels } = await import('./fast-kernels.js');
+  return [...registerWasmTrainingKernels(), ...registerFastKernels('wasm')];
 }
 
 export function parseBackendChoice(v: string | undefined, field = '--backend'): BackendChoice {
@@ -74,6 +75,8 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
       } else {
         const ok = await tf.setBackend('cpu');
         if (!ok) throw new Error('cpu backend failed to initialise');
+        const { registerFastKernels } = await import('./fast-kernels.js');
+        shims = registerFastKernels('cpu');
         provider = '@tensorflow/tfjs-backend-cpu';
       }
       await tf.ready();

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config/schema.js';
+import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../backend/fast-kernels.js';
 import { Rng } from '../util/rng.js';
 
 /**
@@ -11,6 +12,12 @@ import { Rng } from '../util/rng.js';
  *
  * Returns { features, logits }: features are the global average pool of the last block's output
  * (post-activation), as the seed's resnet18 that returns (feat, output).
+ *
+ * Speed paths with the same arithmetic (test/fast-kernels.test.ts checks them against plain ops):
+ * training-mode BatchNorm runs as fused kernels with PyTorch's analytic backward where the backend
+ * has them (src/backend/fast-kernels.ts: wasm and cpu; plain ops elsewhere); convs on maps so
+ * small that some filter taps only meet padding skip those taps (cropped filter, or one matrix
+ * product for a 3x3 conv on a 2x2 map).
  */
 
 export type ParamKind = 'conv' | 'bn_gamma' | 'bn_beta' | 'fc_w' | 'fc_b' | 'act_slope';
@@ -172,11 +179,124 @@ function buildModel(cfg: ModelConfig, inChannels: number, numClasses: number, se
   return { config: cfg, inChannels, numClasses, featDim: cin, params, bns, activationNames, stem, blocks, fc };
 }
 
+type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
+
+/** The first and last filter taps along one axis that read at least one real (unpadded) input row. */
+function liveTaps(inSize: number, k: number, stride: number, pad: number, outSize: number): [number, number] {
+  let lo = k;
+  let hi = -1;
+  for (let t = 0; t < k; t++) {
+    for (let o = 0; o < outSize; o++) {
+      const r = o * stride - pad + t;
+      if (r >= 0 && r < inSize) {
+        lo = Math.min(lo, t);
+        hi = Math.max(hi, t);
+        break;
+      }
+    }
+  }
+  return [lo, hi];
+}
+
+/**
+ * PyTorch's Conv2d(k, stride, padding=k//2, bias=False). On small feature maps (ResNet18 at 28x28:
+ * 1x1 and 2x2 maps in the last stage) some taps of the filter only ever meet padding zeros; the
+ * conv then runs with the filter cropped to the taps that meet real input (and the padding
+ * shrunk to match), which is the same sum without the zero terms, and the gradient of the crop
+ * (tf.slice) gives those taps the exact zero PyTorch computes for them. A 3x3 conv on a 1x1 map
+ * becomes a 1x1 conv: 9x less work forward and backward.
+ */
 function conv2d(x: tf.Tensor4D, w: tf.Variable, stride: number): tf.Tensor4D {
   const k = w.shape[0]!;
   const p = (k - 1) / 2; // PyTorch padding=k//2 for 3x3 and 7x7, 0 for 1x1
-  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+  if (k === 3 && stride === 1 && x.shape[1] === 2 && x.shape[2] === 2) return conv3x3On2x2(x, w as tf.Tensor4D);
+  if (k > 1) {
+    const [, H, W] = x.shape;
+    const OH = Math.floor((H + 2 * p - k) / stride) + 1;
+    const OW = Math.floor((W + 2 * p - k) / stride) + 1;
+    const [r0, r1] = liveTaps(H, k, stride, p, OH);
+    const [c0, c1] = liveTaps(W, k, stride, p, OW);
+    if (r1 >= r0 && c1 >= c0 && (r0 > 0 || c0 > 0 || r1 < k - 1 || c1 < k - 1)) {
+      const kh = r1 - r0 + 1;
+      const kw = c1 - c0 + 1;
+      const top = p - r0;
+      const left = p - c0;
+      const bottom = (OH - 1) * stride + kh - H - top;
+      const right = (OW - 1) * stride + kw - W - left;
+      if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+        const wc = tf.slice(w as tf.Tensor4D, [r0, c0, 0, 0], [kh, kw, -1, -1]);
+        const pad: Pad4 | 'valid' = top + bottom + left + right === 0 ? 'valid' : [[0, 0], [top, bottom], [left, right], [0, 0]];
+        return tf.conv2d(x, wc, stride, pad);
+      }
+    }
+  }
+  const pad: Pad4 = [[0, 0], [p, p], [p, p], [0, 0]];
   return tf.conv2d(x, w as tf.Tensor4D, stride, p === 0 ? 'valid' : pad);
+}
+
+/** For output position (i,j) of a 2x2 map, the filter tap that input position (u,v) meets: [(i,j)][(u,v)]. */
+const TAPS_2X2 = [0, 1, 2, 3].map((ij) => [0, 1, 2, 3].map((uv) => ((uv >> 1) - (ij >> 1) + 1) * 3 + ((uv & 1) - (ij & 1) + 1)));
+
+/**
+ * A 3x3, stride-1, padding-1 conv on a 2x2 map (ResNet18's third stage at 28x28) as one matrix
+ * product: y[n, (i,j,c')] = sum over (u,v,c) of x[n, (u,v,c)] * Wbig[(u,v,c), (i,j,c')] with
+ * Wbig's block for (u,v)->(i,j) the tap (u-i+1, v-j+1). Only the 16 tap-position pairs that meet
+ * real input are multiplied (the padded conv does 36), and the backward is two plain matrix
+ * products plus summing each tap's blocks, which is the gradient PyTorch's conv computes (its
+ * other products are with padding zeros).
+ */
+function conv3x3On2x2(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  const [N, , , C] = x.shape;
+  const Co = w.shape[3]!;
+  const f = tf.customGrad(((xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
+    const wbig = tf.tidy(() => {
+      const w9 = tf.reshape(wi, [9, C, Co]);
+      // Row block (u,v): [C, 4*Co] with column blocks (i,j), via [4(ij), C, Co] -> [C, 4(ij), Co].
+      const rows = [0, 1, 2, 3].map((uv) => tf.reshape(tf.transpose(tf.gather(w9, TAPS_2X2.map((t) => t[uv]!)), [1, 0, 2]), [C, 4 * Co]));
+      return tf.concat(rows, 0); // [4C, 4Co]
+    });
+    save([xi, wbig]);
+    const y = tf.reshape(tf.matMul(tf.reshape(xi, [N, 4 * C]), wbig), [N, 2, 2, Co]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, wb] = saved as [tf.Tensor, tf.Tensor2D];
+        const dY = tf.reshape(dy as tf.Tensor, [N, 4 * Co]) as tf.Tensor2D;
+        // Explicit transposes keep both products on wasm's fast (non-transposed) matmul path.
+        const dx = tf.reshape(tf.matMul(dY, tf.transpose(wb)), [N, 2, 2, C]);
+        const dWbig = tf.matMul(tf.transpose(tf.reshape(xs, [N, 4 * C])), dY); // [4C, 4Co]
+        // Block (u,v),(i,j) of dWbig -> [16 (uv,ij), C, Co], then sum the blocks of each tap.
+        const blocks = tf.concat(
+          [0, 1, 2, 3].map((uv) => tf.transpose(tf.reshape(tf.slice(dWbig, [uv * C, 0], [C, 4 * Co]), [C, 4, Co]), [1, 0, 2])),
+          0,
+        );
+        const ids = tf.tensor1d([0, 1, 2, 3].flatMap((uv) => TAPS_2X2.map((t) => t[uv]!)), 'int32');
+        const dw = tf.reshape(tf.unsortedSegmentSum(blocks, ids, 9), [3, 3, C, Co]);
+        return [dx, dw];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * Training-mode BatchNorm with the fused kernels of src/backend/fast-kernels.ts: batch statistics
+ * (not on the tape: the analytic backward below already accounts for them), then
+ * y = x * gamma * invstd + (beta - mean * gamma * invstd) with PyTorch's analytic backward.
+ */
+function batchNormTrainFast(h: tf.Tensor4D, bn: BnLayer): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const [mean, variance] = tf.engine().runKernel(BN_STATS, { x: h }) as unknown as [tf.Tensor1D, tf.Tensor1D];
+  const attrs = { eps: BN_EPS } as unknown as tf.NamedAttrMap;
+  const f = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([x, mean, variance, gamma]);
+    const y = tf.engine().runKernel(BN_APPLY, { x, mean, variance, gamma, beta }, attrs) as tf.Tensor;
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.engine().runKernel(BN_GRAD, { dy: dy as tf.Tensor, x: saved[0]!, mean: saved[1]!, variance: saved[2]!, gamma: saved[3]! }, attrs) as tf.Tensor[],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return { y: f(h, bn.gamma, bn.beta) as tf.Tensor4D, mean, variance };
 }
 
 export function activate(x: tf.Tensor4D, a: ActLayer, cfg: ModelConfig): tf.Tensor4D {
@@ -198,6 +318,7 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
   const acts: { name: string; t: tf.Tensor4D }[] | undefined = opts.keepActivations ? [] : undefined;
   const bnStats: NonNullable<ForwardResult['bnStats']> | undefined = opts.training ? [] : undefined;
   const cfg = m.config;
+  const fastBn = opts.training && hasFastBatchNorm();
 
   const batchNorm = (h: tf.Tensor4D, bn: BnLayer): tf.Tensor4D => {
     if (!opts.training) {
@@ -217,6 +338,11 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
         return tf.add(tf.mul(tf.sub(part, mean), scale), bn.beta);
       });
       return tf.concat(outs, 0) as tf.Tensor4D;
+    }
+    if (fastBn) {
+      const r = batchNormTrainFast(h, bn);
+      bnStats!.push({ bn, mean: r.mean, variance: r.variance, count: n * hh * ww });
+      return r.y;
     }
     const { mean, variance } = tf.moments(h, [0, 1, 2]);
     bnStats!.push({ bn, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count: n * hh * ww });

@@ -1,0 +1,560 @@
+/**
+ * Speed kernels for training on the 'wasm' and 'cpu' backends (tfjs 4.22), written as plain
+ * TypeScript loops over the backends' own memory (the wasm heap, the cpu backend's arrays):
+ *
+ *  - SpikeprobeBatchNormStats / SpikeprobeBatchNormApply / SpikeprobeBatchNormGrad: training-mode
+ *    BatchNorm over the last (channel) axis, PyTorch's CPU algorithm: per-channel mean and biased
+ *    variance by two passes in float64; y = x * a + b with a = gamma * invstd, b = beta - mean * a;
+ *    backward dx = (dy - sum(dy)/M - (x - mean) * sum(dy * (x - mean)) * invstd^2 / M) * invstd * gamma,
+ *    dgamma = sum(dy * (x - mean)) * invstd, dbeta = sum(dy). Replaces a composition of ~25 tfjs
+ *    kernels per layer (moments, broadcast sub/mul/add and the reductions their gradients need)
+ *    by 2 passes forward and 2 backward. Used by src/model/resnet.ts through tf.customGrad.
+ *    On wasm with C % 4 == 0 the passes run as WebAssembly SIMD (./wasm-simd.ts) in the backend's
+ *    own memory; elsewhere as TypeScript loops.
+ *  - wasm Identity and same-dtype Cast: share the input's data (reference count) as the cpu and
+ *    webgl backends do, instead of copying it. The engine clones every tensor it saves for the
+ *    backward pass through Identity, so stock wasm copied every conv/mul/relu input of a step.
+ *  - wasm Transpose: one strided-copy loop in WebAssembly (./wasm-simd.ts) after merging axes;
+ *    stock wasm's is 5-10x slower and Conv2DBackpropFilter transposes x and dy on every call.
+ *  - wasm Slice: a strided copy in WebAssembly; stock wasm's copies the whole input out of the
+ *    heap first (a 9 MB copy to take the centre tap of a 3x3x512x512 filter).
+ *  - wasm GatherV2 along axis 0: one row copy per index (stock computes every element's index).
+ *  - wasm Max/Min/Sum/Mean over non-inner axes: the fast Transpose, then the stock reduction.
+ *  - wasm LessEqual/Greater against a scalar: SIMD compare (PReLU masks, dead-unit counts).
+ *  - wasm MaxPoolGrad: stock wasm's is ~10x slower than the forward pool; same semantics (each
+ *    output's gradient goes to the first maximum of its window in row-major scan order, '>'
+ *    comparisons as tfjs' cpu kernel).
+ *
+ * registerFastKernels() registers them for the backends that are registered (idempotent). On a
+ * backend without them (tfjs-node, webgl) resnet.ts falls back to plain tfjs ops.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { simdBn, type SimdBn } from './wasm-simd.js';
+
+export const BN_STATS = 'SpikeprobeBatchNormStats';
+export const BN_APPLY = 'SpikeprobeBatchNormApply';
+export const BN_GRAD = 'SpikeprobeBatchNormGrad';
+
+type Info = tf.TensorInfo;
+type AnyBackend = tf.KernelBackend;
+
+interface CpuLike {
+  readSync(dataId: object): unknown;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): Info;
+}
+
+/**
+ * Allocate float32 outputs, then take views of inputs and outputs. On wasm, allocation may grow
+ * the heap (detaching earlier views), so every output is allocated before any view is taken.
+ */
+function buffers(backend: AnyBackend, ins: Info[], outShapes: number[][]): { ins: Float32Array[]; outs: Float32Array[]; infos: Info[] } {
+  if (backend instanceof Object && 'typedArrayFromHeap' in backend) {
+    const b = backend as unknown as BackendWasm;
+    const infos = outShapes.map((s) => b.makeOutput(s, 'float32'));
+    return {
+      infos,
+      outs: infos.map((i) => b.typedArrayFromHeap(i) as Float32Array),
+      ins: ins.map((i) => b.typedArrayFromHeap(i) as Float32Array),
+    };
+  }
+  const b = backend as unknown as CpuLike;
+  const outs = outShapes.map((s) => new Float32Array(tf.util.sizeFromShape(s)));
+  return {
+    infos: outShapes.map((s, k) => b.makeTensorInfo(s, 'float32', outs[k])),
+    outs,
+    ins: ins.map((i) => b.readSync(i.dataId) as Float32Array),
+  };
+}
+
+function checkFloat(name: string, ...infos: Info[]): void {
+  for (const i of infos) if (i.dtype !== 'float32') throw new Error(`${name}: expects float32 inputs, got ${i.dtype}`);
+}
+
+// ---------------------------------------------------------------------------
+// BatchNorm (training mode), channels last
+// ---------------------------------------------------------------------------
+
+/** Per-channel mean and biased variance (float64 accumulation, centred second pass). */
+export function bnStatsArrays(x: Float32Array, C: number, mean: Float32Array, variance: Float32Array): void {
+  const n = x.length;
+  const M = n / C;
+  const s = new Float64Array(C);
+  for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) s[c] += x[i + c]!;
+  for (let c = 0; c < C; c++) s[c] /= M;
+  const q = new Float64Array(C);
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) {
+      const d = x[i + c]! - s[c]!;
+      q[c] += d * d;
+    }
+  }
+  for (let c = 0; c < C; c++) {
+    mean[c] = s[c]!;
+    variance[c] = q[c]! / M;
+  }
+}
+
+interface WasmSimd {
+  simd: SimdBn;
+  b: BackendWasm;
+  malloc(bytes: number): number;
+  free(ptr: number): void;
+  buffer(): ArrayBuffer;
+  off(i: Info): number;
+}
+
+/** The SIMD path for this call: wasm backend (and, for BatchNorm, channels a multiple of 4). */
+function wasmSimd(backend: {}, x?: Info): WasmSimd | null {
+  if (!('typedArrayFromHeap' in backend)) return null;
+  if (x && (x.shape[x.shape.length - 1]! % 4 !== 0 || tf.util.sizeFromShape(x.shape) === 0)) return null;
+  const b = backend as BackendWasm;
+  const mod = b.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
+  const memory = mod.asm?.memory;
+  const simd = simdBn(memory);
+  if (!simd || !memory) return null;
+  return {
+    simd,
+    b,
+    malloc: (bytes) => mod._malloc(bytes) >>> 0,
+    free: (ptr) => mod._free(ptr),
+    buffer: () => memory.buffer,
+    off: (i) => b.getMemoryOffset(i.dataId),
+  };
+}
+
+function bnStats(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): Info[] {
+  const { x } = args.inputs as { x: Info };
+  checkFloat(BN_STATS, x);
+  const C = x.shape[x.shape.length - 1]!;
+  const w = wasmSimd(args.backend, x);
+  if (w) {
+    const n = tf.util.sizeFromShape(x.shape);
+    const M = n / C;
+    const infos = [w.b.makeOutput([C], 'float32'), w.b.makeOutput([C], 'float32')];
+    const acc = w.malloc(16 * C);
+    try {
+      new Float64Array(w.buffer(), acc, 2 * C).fill(0);
+      w.simd.sum(w.off(x), n, C, acc);
+      const mean = w.b.typedArrayFromHeap(infos[0]!) as Float32Array;
+      const s = new Float64Array(w.buffer(), acc, C);
+      for (let c = 0; c < C; c++) mean[c] = s[c]! / M;
+      w.simd.sumsq(w.off(x), n, C, w.off(infos[0]!), acc + 8 * C);
+      const q = new Float64Array(w.buffer(), acc + 8 * C, C);
+      const variance = w.b.typedArrayFromHeap(infos[1]!) as Float32Array;
+      for (let c = 0; c < C; c++) variance[c] = q[c]! / M;
+    } finally {
+      w.free(acc);
+    }
+    return infos;
+  }
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [x], [[C], [C]]);
+  bnStatsArrays(ins[0]!, C, outs[0]!, outs[1]!);
+  return infos;
+}
+
+function bnApply(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { x, mean, variance, gamma, beta } = args.inputs as Record<'x' | 'mean' | 'variance' | 'gamma' | 'beta', Info>;
+  checkFloat(BN_APPLY, x, mean, variance, gamma, beta);
+  const eps = (args.attrs?.eps as number | undefined) ?? 1e-5;
+  const C = x.shape[x.shape.length - 1]!;
+  const scales = (mv: Float32Array, vv: Float32Array, gv: Float32Array, bv: Float32Array, a: Float32Array, b: Float32Array) => {
+    for (let c = 0; c < C; c++) {
+      const invstd = 1 / Math.sqrt(vv[c]! + eps);
+      a[c] = invstd * gv[c]!;
+      b[c] = bv[c]! - mv[c]! * a[c]!;
+    }
+  };
+  const w = wasmSimd(args.backend, x);
+  if (w) {
+    const y = w.b.makeOutput(x.shape, 'float32');
+    const ab = w.malloc(8 * C);
+    try {
+      const heap = (i: Info) => w.b.typedArrayFromHeap(i) as Float32Array;
+      scales(heap(mean), heap(variance), heap(gamma), heap(beta), new Float32Array(w.buffer(), ab, C), new Float32Array(w.buffer(), ab + 4 * C, C));
+      w.simd.apply(w.off(x), w.off(y), tf.util.sizeFromShape(x.shape), C, ab, ab + 4 * C);
+    } finally {
+      w.free(ab);
+    }
+    return y;
+  }
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [x, mean, variance, gamma, beta], [x.shape]);
+  const [xv, mv, vv, gv, bv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const y = outs[0]!;
+  const a = new Float32Array(C);
+  const b = new Float32Array(C);
+  scales(mv, vv, gv, bv, a, b);
+  const n = xv.length;
+  for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) y[i + c] = xv[i + c]! * a[c]! + b[c]!;
+  return infos[0]!;
+}
+
+function bnGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info[] {
+  const { dy, x, mean, variance, gamma } = args.inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'gamma', Info>;
+  checkFloat(BN_GRAD, dy, x, mean, variance, gamma);
+  const eps = (args.attrs?.eps as number | undefined) ?? 1e-5;
+  const C = x.shape[x.shape.length - 1]!;
+  const w = wasmSimd(args.backend, x);
+  if (w) {
+    const n = tf.util.sizeFromShape(x.shape);
+    const M = n / C;
+    const infos = [w.b.makeOutput(x.shape, 'float32'), w.b.makeOutput([C], 'float32'), w.b.makeOutput([C], 'float32')];
+    // scratch: sum f64[C], dot f64[C], gm f32[C], k f32[C], scale f32[C]
+    const sc = w.malloc(28 * C);
+    try {
+      new Float64Array(w.buffer(), sc, 2 * C).fill(0);
+      w.simd.gradsums(w.off(dy), w.off(x), n, C, w.off(mean), sc, sc + 8 * C);
+      const sum = new Float64Array(w.buffer(), sc, C);
+      const dot = new Float64Array(w.buffer(), sc + 8 * C, C);
+      const gm = new Float32Array(w.buffer(), sc + 16 * C, C);
+      const k = new Float32Array(w.buffer(), sc + 20 * C, C);
+      const s = new Float32Array(w.buffer(), sc + 24 * C, C);
+      const vv = w.b.typedArrayFromHeap(variance) as Float32Array;
+      const gv = w.b.typedArrayFromHeap(gamma) as Float32Array;
+      const dgamma = w.b.typedArrayFromHeap(infos[1]!) as Float32Array;
+      const dbeta = w.b.typedArrayFromHeap(infos[2]!) as Float32Array;
+      for (let c = 0; c < C; c++) {
+        const invstd = 1 / Math.sqrt(vv[c]! + eps);
+        gm[c] = sum[c]! / M;
+        k[c] = (dot[c]! * invstd * invstd) / M;
+        s[c] = invstd * gv[c]!;
+        dgamma[c] = dot[c]! * invstd;
+        dbeta[c] = sum[c]!;
+      }
+      w.simd.graddx(w.off(dy), w.off(x), w.off(infos[0]!), n, C, w.off(mean), sc + 16 * C, sc + 20 * C, sc + 24 * C);
+    } finally {
+      w.free(sc);
+    }
+    return infos;
+  }
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [dy, x, mean, variance, gamma], [x.shape, [C], [C]]);
+  const [dyv, xv, mv, vv, gv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const [dx, dgamma, dbeta] = outs as [Float32Array, Float32Array, Float32Array];
+  const n = xv.length;
+  const M = n / C;
+  const sum = new Float64Array(C);
+  const dot = new Float64Array(C);
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) {
+      const g = dyv[i + c]!;
+      sum[c] += g;
+      dot[c] += (xv[i + c]! - mv[c]!) * g;
+    }
+  }
+  const gm = new Float64Array(C);
+  const k = new Float64Array(C);
+  const s = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const invstd = 1 / Math.sqrt(vv[c]! + eps);
+    gm[c] = sum[c]! / M;
+    k[c] = (dot[c]! * invstd * invstd) / M;
+    s[c] = invstd * gv[c]!;
+    dgamma[c] = dot[c]! * invstd;
+    dbeta[c] = sum[c]!;
+  }
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) dx[i + c] = (dyv[i + c]! - gm[c]! - (xv[i + c]! - mv[c]!) * k[c]!) * s[c]!;
+  }
+  return infos;
+}
+
+// ---------------------------------------------------------------------------
+// wasm: Identity / Cast without copies, MaxPoolGrad
+// ---------------------------------------------------------------------------
+
+function shareData(backend: BackendWasm, x: Info): Info {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Stock wasm kernels that a replacement here delegates to, by kernel name. */
+const stock = new Map<string, tf.KernelConfig>();
+
+function callStock(name: string, args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  return stock.get(name)!.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as Info;
+}
+
+function wasmIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { x } = args.inputs as { x: Info };
+  if (x.dtype === 'string') return callStock(tf.Identity, args);
+  return shareData(args.backend as BackendWasm, x);
+}
+
+function wasmCast(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { x } = args.inputs as { x: Info };
+  const dtype = (args.attrs as unknown as tf.CastAttrs).dtype;
+  if (dtype === x.dtype && dtype !== 'string') return shareData(args.backend as BackendWasm, x);
+  return callStock(tf.Cast, args);
+}
+
+function wasmMaxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { dy, input } = args.inputs as { dy: Info; input: Info };
+  checkFloat('MaxPoolGrad', dy, input);
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [dy, input], [input.shape]);
+  const [dyv, xv] = ins as [Float32Array, Float32Array];
+  const dx = outs[0]!;
+  dx.fill(0);
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
+  const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
+  const { top, left } = info.padInfo;
+  const best = new Float32Array(C);
+  const pos = new Int32Array(C);
+  let o = 0;
+  for (let b = 0; b < B; b++) {
+    for (let yr = 0; yr < OH; yr++) {
+      const r0 = yr * sh - top;
+      const rMin = Math.max(0, r0);
+      const rMax = Math.min(H, r0 + fh);
+      for (let yc = 0; yc < OW; yc++, o += C) {
+        const c0 = yc * sw - left;
+        const cMin = Math.max(0, c0);
+        const cMax = Math.min(W, c0 + fw);
+        best.fill(-Infinity);
+        pos.fill(-1);
+        for (let r = rMin; r < rMax; r++) {
+          for (let cc = cMin; cc < cMax; cc++) {
+            const base = ((b * H + r) * W + cc) * C;
+            for (let d = 0; d < C; d++) {
+              const v = xv[base + d]!;
+              if (v > best[d]!) {
+                best[d] = v;
+                pos[d] = base + d;
+              }
+            }
+          }
+        }
+        for (let d = 0; d < C; d++) if (pos[d]! >= 0) dx[pos[d]!] += dyv[o + d]!;
+      }
+    }
+  }
+  return infos[0]!;
+}
+
+/**
+ * Transpose as one strided copy (./wasm-simd.ts copy3/copy3v): size-1 axes dropped, axes that
+ * stay adjacent merged, then any permutation of <= 3 axes reads its input sequentially and writes
+ * a few sequential streams (or copies whole 16-byte rows when the last axis stays last). Stock
+ * wasm's Transpose computes every element's index separately (5-10x slower on the
+ * Conv2DBackpropFilter reshuffles). 4-byte dtypes only; anything else goes to the stock kernel.
+ */
+function wasmTranspose(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { x } = args.inputs as { x: Info };
+  const perm = (args.attrs as unknown as tf.TransposeAttrs).perm;
+  const fallback = () => callStock(tf.Transpose, args);
+  const w = x.dtype === 'float32' || x.dtype === 'int32' ? wasmSimd(args.backend) : null;
+  const size = tf.util.sizeFromShape(x.shape);
+  if (!w || size === 0) return fallback();
+  const outShape = perm.map((i) => x.shape[i]!);
+  // Drop size-1 axes, then merge runs of output axes that read consecutive input axes.
+  const kept = perm.filter((i) => x.shape[i]! > 1);
+  const runs: number[][] = [];
+  for (const i of kept) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1]! + 1 === i) last.push(i);
+    else runs.push([i]);
+  }
+  if (runs.length > 3) return fallback();
+  const byInput = [...runs].sort((a, b) => a[0]! - b[0]!);
+  const D = byInput.map((r) => r.reduce((p, i) => p * x.shape[i]!, 1));
+  let p = runs.map((r) => byInput.indexOf(r));
+  while (D.length < 3) {
+    D.unshift(1);
+    p = [0, ...p.map((i) => i + 1)];
+  }
+  const O = p.map((i) => D[i]!);
+  const OS = [4 * O[1]! * O[2]!, 4 * O[2]!, 4];
+  const IS = [4 * D[1]! * D[2]!, 4 * D[2]!, 4];
+  const ds = [0, 1, 2].map((i) => OS[p.indexOf(i)]!);
+  const out = w.b.makeOutput(outShape, x.dtype);
+  const src = w.off(x);
+  const dst = w.off(out);
+  if (p[2] === 2) {
+    const [o, m] = [p[0]!, p[1]!];
+    if (D[2]! % 4 === 0) w.simd.copy3v(src, dst, D[o]!, IS[o]!, ds[o]!, D[m]!, IS[m]!, ds[m]!, D[2]! / 4, 16, 16);
+    else w.simd.copy3(src, dst, D[o]!, IS[o]!, ds[o]!, D[m]!, IS[m]!, ds[m]!, D[2]!, 4, 4);
+  } else {
+    // Output's last axis m comes from input axis 0 or 1. Blocks of 16 along m: the inner loop
+    // writes 16 consecutive values (a whole cache line), the middle loop walks the input's last
+    // axis, so the 16 input lines of a block stay cached across it. (Walking the input in order
+    // instead writes C streams whose strides are often multiples of 4 KiB: cache-set conflicts.)
+    const m = p[2]!;
+    const o = 1 - m; // the axis that is neither 2 nor m
+    for (let a0 = 0; a0 < D[m]!; a0 += 16) {
+      const na = Math.min(16, D[m]! - a0);
+      w.simd.copy3(src + a0 * IS[m]!, dst + a0 * 4, D[o]!, IS[o]!, ds[o]!, D[2]!, 4, ds[2]!, na, IS[m]!, 4);
+    }
+  }
+  return out;
+}
+
+/**
+ * Slice as one strided copy (./wasm-simd.ts copy3/copy3v): trailing axes taken whole merge into
+ * one contiguous run, axes of extent 1 drop out; up to two other axes are loops. Stock wasm's
+ * Slice first copies the WHOLE input out of the wasm heap (readSync) and then slices in JS.
+ */
+function wasmSlice(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { x } = args.inputs as { x: Info };
+  const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
+  const fallback = () => callStock(tf.Slice, args);
+  const w = x.dtype === 'float32' || x.dtype === 'int32' ? wasmSimd(args.backend) : null;
+  if (!w) return fallback();
+  const [b0, s0] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo & { rank: number }, begin, size);
+  const n = tf.util.sizeFromShape(s0);
+  if (n === 0) return fallback();
+  const shape = x.shape;
+  const strides = [...tf.util.computeStrides(shape), 1];
+  // k: last axis not taken whole; the run below it is contiguous.
+  let k = shape.length - 1;
+  while (k >= 0 && s0[k] === shape[k]) k--;
+  const run = k < 0 ? n : s0[k]! * strides[k]!;
+  let offset = 0;
+  for (let i = 0; i < shape.length; i++) offset += b0[i]! * strides[i]!;
+  const loops: { n: number; s: number }[] = [];
+  for (let i = 0; i < k; i++) if (s0[i]! > 1) loops.push({ n: s0[i]!, s: strides[i]! });
+  if (loops.length > 2) return fallback();
+  while (loops.length < 2) loops.unshift({ n: 1, s: 0 });
+  const [l1, l2] = loops as [{ n: number; s: number }, { n: number; s: number }];
+  const out = w.b.makeOutput(s0, x.dtype);
+  const src = w.off(x) + 4 * offset;
+  const dst = w.off(out);
+  const d2 = 4 * run;
+  const d1 = d2 * l2.n;
+  if (run % 4 === 0) w.simd.copy3v(src, dst, l1.n, 4 * l1.s, d1, l2.n, 4 * l2.s, d2, run / 4, 16, 16);
+  else w.simd.copy3(src, dst, l1.n, 4 * l1.s, d1, l2.n, 4 * l2.s, d2, run, 4, 4);
+  return out;
+}
+
+/**
+ * GatherV2 along axis 0 (no batch dims): each index copies one contiguous row (./wasm-simd.ts
+ * copy3v). Stock wasm's computes every element's source index separately (~12 ms to gather 4
+ * taps of a 3x3x256x256 filter). Other axes, other dtypes and out-of-range indices (to keep the
+ * stock error) go to the stock kernel.
+ */
+function wasmGather(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
+  const { x, indices } = args.inputs as { x: Info; indices: Info };
+  const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+  const w = (x.dtype === 'float32' || x.dtype === 'int32') && indices.dtype === 'int32' ? wasmSimd(args.backend) : null;
+  const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+  if (!w || ax !== 0 || (batchDims ?? 0) !== 0 || x.shape.length === 0) return callStock(tf.GatherV2, args);
+  const rows = x.shape[0]!;
+  const rowSize = tf.util.sizeFromShape(x.shape.slice(1));
+  const ids = w.b.typedArrayFromHeap(indices) as Int32Array;
+  for (let i = 0; i < ids.length; i++) if (ids[i]! < 0 || ids[i]! >= rows) return callStock(tf.GatherV2, args);
+  const idx = Int32Array.from(ids); // the output allocation below may move the heap views
+  const out = w.b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  if (rowSize === 0 || idx.length === 0) return out;
+  const src = w.off(x);
+  const dst = w.off(out);
+  const bytes = 4 * rowSize;
+  for (let i = 0; i < idx.length; i++) {
+    if (rowSize % 4 === 0) w.simd.copy3v(src + idx[i]! * bytes, dst + i * bytes, 1, 0, 0, 1, 0, 0, rowSize / 4, 16, 16);
+    else w.simd.copy3(src + idx[i]! * bytes, dst + i * bytes, 1, 0, 0, 1, 0, 0, rowSize, 4, 4);
+  }
+  return out;
+}
+
+/**
+ * Reductions (Max, Min, Sum, Mean) over axes that are not the innermost: stock wasm transposes
+ * them innermost with its own slow Transpose first; here the fast one above does that, then the
+ * stock kernel reduces the inner axes (the same arithmetic in the same order as stock).
+ */
+function innerReduce(name: string): tf.KernelFunc {
+  return ((args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }) => {
+    const { x } = args.inputs as { x: Info };
+    const { reductionIndices, keepDims } = args.attrs as unknown as { reductionIndices: number | number[]; keepDims: boolean };
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(reductionIndices, x.shape);
+    const perm = tf.backend_util.getAxesPermutation(axes, rank);
+    if (perm === null || tf.util.sizeFromShape(x.shape) === 0 || !wasmSimd(args.backend)) return callStock(name, args);
+    const t = wasmTranspose({ inputs: { x }, backend: args.backend, attrs: { perm } as unknown as tf.NamedAttrMap });
+    const inner = tf.backend_util.getInnerMostAxes(axes.length, rank);
+    const out = callStock(name, { inputs: { x: t }, backend: args.backend, attrs: { reductionIndices: inner, keepDims: false } as unknown as tf.NamedAttrMap });
+    (args.backend as BackendWasm).disposeData(t.dataId);
+    if (keepDims) out.shape = tf.backend_util.expandShapeToKeepDim(out.shape, axes);
+    return out;
+  }) as unknown as tf.KernelFunc;
+}
+
+function lessEqualLoop(o: Uint8Array, a: Float32Array, s: number): void {
+  for (let i = 0; i < a.length; i++) o[i] = a[i]! <= s ? 1 : 0;
+}
+
+function greaterLoop(o: Uint8Array, a: Float32Array, s: number): void {
+  for (let i = 0; i < a.length; i++) o[i] = a[i]! > s ? 1 : 0;
+}
+
+/**
+ * Comparisons of a float32 tensor with a scalar (PReLU masks, dead-unit counts): WebAssembly
+ * SIMD, 16 values a step (the tail in TypeScript), instead of stock wasm's broadcasting binary op.
+ */
+function scalarCompare(name: string, loop: (o: Uint8Array, a: Float32Array, s: number) => void, simdOp: 'cmple' | 'cmpgt'): tf.KernelFunc {
+  return ((args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }) => {
+    const { a, b } = args.inputs as { a: Info; b: Info };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || tf.util.sizeFromShape(b.shape) !== 1 || b.shape.length > a.shape.length || !('typedArrayFromHeap' in args.backend)) {
+      return callStock(name, args);
+    }
+    const be = args.backend as BackendWasm;
+    const out = be.makeOutput(a.shape, 'bool');
+    const o = be.typedArrayFromHeap(out) as Uint8Array;
+    const av = be.typedArrayFromHeap(a) as Float32Array;
+    const w = wasmSimd(args.backend);
+    const blocks = w ? Math.floor(av.length / 16) : 0;
+    if (w && blocks > 0) w.simd[simdOp](w.off(a), w.off(out), blocks, w.off(b));
+    const rest = av.length - 16 * blocks;
+    if (rest > 0) loop(o.subarray(16 * blocks), av.subarray(16 * blocks), (be.typedArrayFromHeap(b) as Float32Array)[0]!);
+    return out;
+  }) as unknown as tf.KernelFunc;
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------
+
+const BN_KERNELS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
+  { name: BN_STATS, func: bnStats as unknown as tf.KernelFunc },
+  { name: BN_APPLY, func: bnApply as unknown as tf.KernelFunc },
+  { name: BN_GRAD, func: bnGrad as unknown as tf.KernelFunc },
+];
+
+const WASM_REPLACEMENTS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
+  { name: tf.Identity, func: wasmIdentity as unknown as tf.KernelFunc },
+  { name: tf.Cast, func: wasmCast as unknown as tf.KernelFunc },
+  { name: tf.MaxPoolGrad, func: wasmMaxPoolGrad as unknown as tf.KernelFunc },
+  { name: tf.Transpose, func: wasmTranspose as unknown as tf.KernelFunc },
+  { name: tf.Slice, func: wasmSlice as unknown as tf.KernelFunc },
+  { name: tf.GatherV2, func: wasmGather as unknown as tf.KernelFunc },
+  ...[tf.Max, tf.Min, tf.Sum, tf.Mean].map((name) => ({ name, func: innerReduce(name) })),
+  { name: tf.LessEqual, func: scalarCompare(tf.LessEqual, lessEqualLoop, 'cmple') },
+  { name: tf.Greater, func: scalarCompare(tf.Greater, greaterLoop, 'cmpgt') },
+];
+
+function put(name: string, backendName: string, func: tf.KernelFunc): void {
+  const current = tf.getKernel(name, backendName);
+  if (current !== undefined && current.kernelFunc === func) return;
+  const config: tf.KernelConfig = { kernelName: name, backendName, kernelFunc: func };
+  if (current !== undefined) {
+    if (backendName === 'wasm' && !stock.has(name)) stock.set(name, current);
+    // Keep the stock kernel's setupFunc (it binds the wasm export the stock kernel calls).
+    if (current.setupFunc !== undefined) config.setupFunc = current.setupFunc;
+    tf.unregisterKernel(name, backendName);
+  }
+  tf.registerKernel(config);
+}
+
+/**
+ * Register the kernels above for 'wasm' (call after importing @tensorflow/tfjs-backend-wasm) and
+ * 'cpu'. Idempotent. Returns the kernel names registered for `backendName`.
+ */
+export function registerFastKernels(backendName: 'wasm' | 'cpu'): string[] {
+  for (const { name, func } of BN_KERNELS) put(name, backendName, func);
+  if (backendName === 'wasm') for (const { name, func } of WASM_REPLACEMENTS) put(name, backendName, func);
+  return [...BN_KERNELS, ...(backendName === 'wasm' ? WASM_REPLACEMENTS : [])].map((k) => k.name);
+}
+
+/** Whether the fused BatchNorm kernels can run on the current backend. */
+export function hasFastBatchNorm(): boolean {
+  const b = tf.getBackend();
+  return tf.getKernel(BN_GRAD, b) !== undefined && tf.getKernel(BN_STATS, b) !== undefined && tf.getKernel(BN_APPLY, b) !== undefined;
+}

@@ -1,0 +1,128 @@
+/**
+ * `npm run bench:train`: the same model, batch and training step in TensorFlow.js and PyTorch,
+ * interleaved in rounds.
+ *
+ *   node dist/bench/train.js [--rounds N] [--small-steps N] [--seed-steps N] [--small-batch N]
+ *                            [--models small,seed] [--cpu] [--python PATH]
+ *
+ * tfjs: the real trainer step (src/train/trainer.ts train(), synthetic 28x28x1 data, 8 classes) on
+ * wasm (single-threaded SIMD), plus cpu with --cpu (hundreds of times slower: one step).
+ * PyTorch: bench/torch_step.py (same ResNet, BN, CE + the seed's center loss, SGD momentum 0.9
+ * wd 5e-4, centers SGD, the three scalars read back per step) at 1 thread (the wasm backend's
+ * thread count) and at 2 threads. Each round runs every engine once per model, the order rotated
+ * per round; the figure per engine is the median step time over all rounds' measured steps
+ * (the first step of every run is warm-up and not counted).
+ */
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { selectBackend, type BackendInfo } from '../backend/select.js';
+import type { PresetName } from '../config/presets.js';
+import { benchConfig, benchData, fmt, median, table, timeTrainSteps } from './harness.js';
+
+const argv = process.argv.slice(2);
+function opt(name: string, fallback: string): string {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+}
+const num = (name: string, fallback: number) => Number(opt(name, String(fallback)));
+
+const here = dirname(fileURLToPath(import.meta.url));
+const TORCH_SCRIPT = resolve(here, '..', '..', 'bench', 'torch_step.py');
+const PYTHON = opt('--python', '/usr/bin/python3');
+
+interface TorchResult {
+  torch: string;
+  threads: number;
+  step_ms: number[];
+}
+
+function torchVersion(): string | undefined {
+  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+function runTorch(preset: PresetName, batch: number, steps: number, threads: number): TorchResult {
+  const args = [TORCH_SCRIPT, '--preset', preset, '--batch', String(batch), '--steps', String(steps), '--warmup', '1', '--threads', String(threads)];
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  if (r.status !== 0) throw new Error(`torch_step.py failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line) as TorchResult;
+}
+
+type Engine = 'tfjs-wasm' | 'tfjs-cpu' | 'torch-1t' | 'torch-2t';
+
+async function main(): Promise<void> {
+  const rounds = num('--rounds', 3);
+  const models = opt('--models', 'small,seed').split(',') as PresetName[];
+  const steps: Record<string, number> = { small: num('--small-steps', 5), seed: num('--seed-steps', 3), tiny: num('--small-steps', 5) };
+  const batch: Record<string, number> = { small: num('--small-batch', 128), seed: 128, tiny: 32 };
+  const withCpu = argv.includes('--cpu');
+
+  const auto = await selectBackend('auto');
+  const wasm = await selectBackend('wasm');
+  const tv = torchVersion();
+  console.log(`spikeprobe train bench: tfjs ${auto.name === 'wasm' ? 'wasm (native tfjs-node backends not available)' : auto.name}, node ${process.version}`);
+  if (!tv) {
+    console.log(`NOTICE: PyTorch not importable with ${PYTHON} (python3 -c 'import torch' failed): PyTorch columns skipped.`);
+  } else {
+    console.log(`PyTorch ${tv} via ${PYTHON} (${TORCH_SCRIPT})`);
+  }
+  console.log(`rounds ${rounds}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${'2 cores'}; shared machines inflate every column alike within a round)`);
+
+  const times: Record<string, Record<Engine, number[]>> = {};
+  const engines: Engine[] = ['tfjs-wasm', ...(withCpu ? (['tfjs-cpu'] as Engine[]) : []), ...(tv ? (['torch-1t', 'torch-2t'] as Engine[]) : [])];
+  const tfjsRun = async (backend: BackendInfo, preset: PresetName, n: number, b: number) => {
+    const cfg = benchConfig(preset, n + 1, { batch_size: b });
+    return (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend })).ms;
+  };
+  for (let r = 0; r < rounds; r++) {
+    for (const preset of models) {
+      const t = (times[preset] ??= { 'tfjs-wasm': [], 'tfjs-cpu': [], 'torch-1t': [], 'torch-2t': [] });
+      const order = engines.map((_, i) => engines[(i + r) % engines.length]!);
+      for (const e of order) {
+        if (e === 'tfjs-wasm') {
+          await selectBackend('wasm');
+          t[e].push(...(await tfjsRun(wasm, preset, steps[preset]!, batch[preset]!)));
+        } else if (e === 'tfjs-cpu') {
+          if (r > 0 || preset !== models[0]) continue; // one step, once: it takes minutes
+          const cpu = await selectBackend('cpu');
+          const cfg = benchConfig(preset, 1, { batch_size: 8 });
+          const ms = (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend: cpu, warmup: 0 })).ms;
+          t[e].push(...ms.map((m) => (m * batch[preset]!) / 8)); // scaled to the batch (cpu kernels are linear in it)
+          await selectBackend('wasm');
+        } else {
+          const res = runTorch(preset, batch[preset]!, steps[preset]!, e === 'torch-1t' ? 1 : 2);
+          t[e].push(...res.step_ms);
+        }
+      }
+      process.stdout.write(`  round ${r + 1}/${rounds} ${preset}: ${order.map((e) => `${e} ${fmt(median(t[e]), 0)} ms`).join(', ')}\n`);
+    }
+  }
+
+  const rows: (string | number)[][] = [];
+  for (const preset of models) {
+    const t = times[preset]!;
+    const ips = (e: Engine) => (t[e].length ? (batch[preset]! * 1000) / median(t[e]) : NaN);
+    const row: (string | number)[] = [preset, batch[preset]!, fmt(median(t['tfjs-wasm'])), fmt(ips('tfjs-wasm'))];
+    if (withCpu) row.push(fmt(ips('tfjs-cpu'), 2));
+    if (tv) {
+      row.push(fmt(median(t['torch-1t'])), fmt(ips('torch-1t')), fmt(median(t['torch-2t'])), fmt(ips('torch-2t')));
+      row.push((ips('tfjs-wasm') / ips('torch-1t')).toFixed(3), (ips('tfjs-wasm') / ips('torch-2t')).toFixed(3));
+    }
+    rows.push(row);
+  }
+  const head = ['model', 'batch', 'wasm ms/step', 'wasm img/s'];
+  if (withCpu) head.push('cpu img/s*');
+  if (tv) head.push('torch 1t ms', 'torch 1t img/s', 'torch 2t ms', 'torch 2t img/s', 'tfjs/torch 1t', 'tfjs/torch 2t');
+  console.log('\nimages/second, median step over all rounds (tfjs wasm is single-threaded: compare with torch 1t)');
+  console.log(table(head, rows));
+  if (withCpu) console.log('  * cpu: one step at batch 8, step time scaled to the batch');
+  console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
