@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.js';
 import { loadSuite, shardJobs, type Suite } from '../suite/load.js';
-import { jobState, loadRuns, readSuiteRecord, runJobs, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
+import { jobState, loadRuns, readSuiteRecord, runJobs, suiteRecordOf, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
 import { analyzeRuns } from '../suite/analyze.js';
 import { buildReport, writeReport } from '../report/index.js';
 import { ingestFiles } from '../ingest/index.js';
@@ -105,11 +105,7 @@ function target(arg: string, o: SuiteCliOptions): { suite?: Suite; outDir: strin
   if (isSuiteFile(arg)) {
     const suite = loadSuite(arg, { config: o.config, seeds: parseIntOption(o.seeds, '--seeds', 1) });
     const outDir = defaultOut(suite, o);
-    return {
-      suite,
-      outDir,
-      record: { name: suite.name, file: suite.file, description: suite.description, variants: suite.variants, seeds: suite.seeds, expect: suite.expect, thresholds: suite.thresholds, jobs: suite.jobs.map((j) => j.id) },
-    };
+    return { suite, outDir, record: suiteRecordOf(suite) };
   }
   if (!existsSync(arg)) throw new InputError('no such suite file or runs directory', arg);
   const outDir = resolve(arg);

@@ -24,9 +24,12 @@ export interface SuiteRecord {
 
 export const SUITE_RECORD = 'suite.json';
 
+export function suiteRecordOf(s: Suite): SuiteRecord {
+  return { name: s.name, file: s.file, description: s.description, variants: s.variants, seeds: s.seeds, expect: s.expect, thresholds: s.thresholds, jobs: s.jobs.map((j) => j.id) };
+}
+
 export function writeSuiteRecord(outDir: string, s: Suite): void {
-  const rec: SuiteRecord = { name: s.name, file: s.file, description: s.description, variants: s.variants, seeds: s.seeds, expect: s.expect, thresholds: s.thresholds, jobs: s.jobs.map((j) => j.id) };
-  writeFileAtomic(join(outDir, SUITE_RECORD), JSON.stringify(rec, null, 1) + '\n');
+  writeFileAtomic(join(outDir, SUITE_RECORD), JSON.stringify(suiteRecordOf(s), null, 1) + '\n');
 }
 
 export function readSuiteRecord(dir: string): SuiteRecord | undefined {

@@ -81,6 +81,15 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
+/** The seed's per-batch quantities: cross-entropy, center loss, and the count of correct predictions. */
+function batchLosses(o: Pick<ForwardResult, 'features' | 'logits'>, y: tf.Tensor1D, centers: tf.Tensor2D, sizeAverage: boolean) {
+  return {
+    ce: crossEntropy(o.logits, y),
+    cl: centerLoss(o.features, y, centers, sizeAverage),
+    correct: tf.sum(tf.cast(tf.equal(tf.argMax(o.logits, 1), y), 'float32')) as tf.Scalar,
+  };
+}
+
 function inDenseWindow(cfg: Config, epoch: number, step: number): boolean {
   const w = cfg.instruments.window;
   for (const d of cfg.decay_epochs) if (epoch >= d - w && epoch <= d + w) return true;
@@ -282,9 +291,7 @@ async function trainEpoch(
     let scal!: tf.Tensor;
     const { value: lossValue, grads } = tf.variableGrads(() => {
       const o = forward(state.model, x, { training: true, keepActivations: needs.has('activations') });
-      const ce = crossEntropy(o.logits, y);
-      const cl = centerLoss(o.features, y, state.centers.centers, cfg.size_average);
-      const correct = tf.sum(tf.cast(tf.equal(tf.argMax(o.logits, 1), y), 'float32'));
+      const { ce, cl, correct } = batchLosses(o, y, state.centers.centers, cfg.size_average);
       scal = tf.keep(tf.stack([ce, cl, correct]));
       out = {
         features: tf.keep(o.features),
@@ -381,9 +388,7 @@ function evalPass(
       activations: kept.acts.map((t, i) => ({ name: state.model.activationNames[i]!, t })),
     };
     const scal = tf.tidy(() => {
-      const ce = crossEntropy(out.logits, y);
-      const cl = centerLoss(out.features, y, state.centers.centers, cfg.size_average);
-      const correct = tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), y), 'float32'));
+      const { ce, cl, correct } = batchLosses(out, y, state.centers.centers, cfg.size_average);
       return tf.stack([ce, cl, correct]);
     });
     const [ce, center, correct] = scal.dataSync() as unknown as [number, number, number];
