@@ -41,7 +41,7 @@ export function defaultOut(suite: Suite, o: SuiteCliOptions): string {
 
 async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): Promise<void> {
   const jobs = shardJobs(suite.jobs, o.shard);
-  const pending = jobs.filter((j) => jobState(outDir, j) !== 'done' && jobState(outDir, j) !== 'diverged');
+  const pending = jobs.filter((j) => !['done', 'diverged'].includes(jobState(outDir, j)));
   mkdirSync(outDir, { recursive: true });
   if (pending.length === 0) {
     writeSuiteRecord(outDir, suite);

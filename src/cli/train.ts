@@ -109,7 +109,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<void> {
     instruments,
     resume,
     onEpoch,
-    onProgress: (p) => progress.update({ ...p, epoch: p.epoch }, 0, cfg.epochs * itersPerEpoch),
+    onProgress: (p) => progress.update(p, 0, cfg.epochs * itersPerEpoch),
   });
   progress.stop();
   process.stdout.write(textTable(header, rows) + '\n');

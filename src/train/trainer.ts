@@ -261,7 +261,8 @@ async function trainEpoch(
   for (let i = 0; i < ds.n; i++) order[i] = i;
   state.shuffleRng.shuffle(order);
   let nb = Math.ceil(ds.n / bs);
-  if (ds.n % bs === 1 && nb > 1) nb--; // a batch of one breaks BatchNorm (PyTorch raises); drop it
+  // A last batch of one breaks BatchNorm (PyTorch raises there): fold it into the batch before.
+  if (ds.n % bs === 1 && nb > 1) nb--;
   const totals: PassTotals = { n: 0, ce: 0, center: 0, correct: 0 };
   const trainInsts = insts.filter((i) => !i.splits || i.splits.includes('train'));
   for (const i of trainInsts) i.begin('train', epoch);
