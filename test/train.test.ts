@@ -40,6 +40,7 @@ describe('tiny real training on wasm', () => {
     const m = JSON.parse(readFileSync(join(dirA, 'manifest.json'), 'utf8'));
     expect(m.status).toBe('done');
     expect(m.backend).toBe('wasm');
+    expect(['relaxed-simd-fma', 'simd128']).toContain(m.kernels);
     expect(m.decayEpochs).toEqual([2, 3]);
   });
 

@@ -21,6 +21,11 @@ export interface BackendInfo {
   skipped: { choice: string; reason: string }[];
   /** Kernels spikeprobe registered for this backend. */
   shims: string[];
+  /**
+   * wasm only: the build of the compiled conv kernels in use ('relaxed-simd-fma' fuses multiply
+   * and add, 'simd128' does not; the two round apart), or 'xnnpack' where neither loads.
+   */
+  convBuild?: string;
 }
 
 let current: BackendInfo | undefined;
@@ -63,6 +68,7 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
     try {
       let shims: string[] = [];
       let provider: string;
+      let convBuild: string | undefined;
       if (o === 'node-gpu') {
         await tryNative('@tensorflow/tfjs-node-gpu');
         provider = '@tensorflow/tfjs-node-gpu';
@@ -72,6 +78,8 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
       } else if (o === 'wasm') {
         shims = await tryWasm();
         provider = '@tensorflow/tfjs-backend-wasm';
+        const { convFlavor } = await import('./wasm-conv.js');
+        convBuild = convFlavor() ?? 'xnnpack';
       } else {
         const ok = await tf.setBackend('cpu');
         if (!ok) throw new Error('cpu backend failed to initialise');
@@ -80,7 +88,7 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
         provider = '@tensorflow/tfjs-backend-cpu';
       }
       await tf.ready();
-      current = { name: tf.getBackend(), provider, skipped, shims };
+      current = { name: tf.getBackend(), provider, skipped, shims, ...(convBuild ? { convBuild } : {}) };
       return current;
     } catch (e) {
       const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);

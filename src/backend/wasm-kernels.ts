@@ -34,6 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { fastConv2D, fastConv2DBackpropFilter, fastConv2DBackpropInput } from './wasm-conv.js';
 
 type TensorInfo = tf.TensorInfo;
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
@@ -135,6 +136,8 @@ function conv2DBackpropFilter(args: {
   // Output extent from dy itself: tfjs' conv2d gradient drops dimRoundingMode,
   // so with 'ceil' the attrs would imply a smaller dy than the one we get.
   const [OH, OW] = channelsLast ? [dy.shape[1], dy.shape[2]] : [dy.shape[2], dy.shape[3]];
+  const fast = fastConv2DBackpropFilter(backend, x, dy, asShape4(filterShape, 'filterShape'), info);
+  if (fast) return fast;
 
   // Transpose straight from the input layout: NHWC or NCHW -> [Ci, H, W, N].
   const xT = run('Transpose', backend, { x }, { perm: channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0] });
@@ -261,6 +264,8 @@ function conv2DBackpropInput(args: {
   const info = tf.backend_util.computeConv2DInfo(
     attrs.inputShape, asShape4(filter.shape, 'filter'), attrs.strides, 1, attrs.pad as PadAttr,
     attrs.dimRoundingMode as RoundingMode, false, 'channelsLast');
+  const fast = fastConv2DBackpropInput(backend, dy, filter, asShape4(attrs.inputShape, 'inputShape'), info);
+  if (fast) return fast;
   const { inHeight: H, inWidth: W, inChannels: Ci, filterHeight: KH, filterWidth: KW } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   // Extents from dy itself (see the note in conv2DBackpropFilter on 'ceil').
@@ -369,6 +374,31 @@ function unsortedSegmentSum(args: {
 }
 
 // ---------------------------------------------------------------------------
+// Conv2D
+// ---------------------------------------------------------------------------
+
+/** The stock wasm Conv2D config (XNNPACK), captured before we replace it. */
+let stockConv2D: tf.KernelConfig | undefined;
+
+/** conv2d: ./wasm-conv.ts where it applies (NHWC, dilation 1, Co % 8 == 0), else stock XNNPACK. */
+function conv2D(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const attrs = (args.attrs ?? {}) as unknown as tf.Conv2DAttrs;
+  if (attrs.dataFormat !== 'NCHW' && x.shape.length === 4 && filter.shape.length === 4) {
+    const info = tf.backend_util.computeConv2DInfo(
+      asShape4(x.shape, 'x'), asShape4(filter.shape, 'filter'), attrs.strides, attrs.dilations ?? 1,
+      attrs.pad as PadAttr, attrs.dimRoundingMode as RoundingMode, false, 'channelsLast');
+    const fast = fastConv2D(backend, x, filter, info);
+    if (fast) return fast;
+  }
+  if (stockConv2D === undefined) throw new Error('wasm-kernels: stock Conv2D unavailable');
+  const out = stockConv2D.kernelFunc(args);
+  if (Array.isArray(out)) throw new Error('wasm-kernels: unexpected outputs');
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // Registration
 // ---------------------------------------------------------------------------
 
@@ -376,6 +406,7 @@ const OUR_KERNELS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
   { name: tf.Conv2DBackpropFilter, func: conv2DBackpropFilter },
   { name: tf.Conv2DBackpropInput, func: conv2DBackpropInput },
   { name: tf.UnsortedSegmentSum, func: unsortedSegmentSum },
+  { name: tf.Conv2D, func: conv2D },
 ];
 
 /**
@@ -392,8 +423,9 @@ export function registerWasmTrainingKernels(): string[] {
     if (current !== undefined && current.kernelFunc === func) continue; // already ours
     const config: tf.KernelConfig = { kernelName: name, backendName: BACKEND, kernelFunc: func };
     if (current !== undefined) {
-      if (name === tf.Conv2DBackpropInput) {
-        stockBackpropInput = current;
+      if (name === tf.Conv2DBackpropInput || name === tf.Conv2D) {
+        if (name === tf.Conv2D) stockConv2D = current;
+        else stockBackpropInput = current;
         // The stock kernel's setupFunc binds its wasm export; keep it running on
         // backend (re)initialisation so the fallback path stays usable.
         if (current.setupFunc !== undefined) config.setupFunc = current.setupFunc;

@@ -20,6 +20,8 @@ export interface RunManifest {
   suite?: string;
   seed: number;
   backend: string;
+  /** wasm: which build of the compiled conv kernels ran (see BackendInfo.convBuild). */
+  kernels?: string;
   /** Fully resolved configuration (see config/schema.ts). */
   config: Record<string, unknown>;
   /** Epochs (0-based) at which the model LR changes. */

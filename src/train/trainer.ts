@@ -126,7 +126,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           restore(state, meta, tensors);
         }
         truncateMetrics(dir, state.epoch);
-        manifest = { ...manifest, status: 'running', epochsDone: state.epoch, endedAt: undefined, error: undefined, backend: opts.backend.name };
+        manifest = {
+          ...manifest, status: 'running', epochsDone: state.epoch, endedAt: undefined, error: undefined, backend: opts.backend.name,
+          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild } : {}),
+        };
       } else {
         manifest = {
           format: 1,
@@ -135,6 +138,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           suite: opts.suite,
           seed: cfg.seed,
           backend: opts.backend.name,
+          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild } : {}),
           config: cfg as unknown as Record<string, unknown>,
           decayEpochs: decays,
           baseDir: resolve(opts.baseDir ?? process.cwd()),

@@ -1,0 +1,286 @@
+/*
+ * spikeprobe conv kernels for the tfjs wasm backend: forward, input gradient and filter gradient
+ * of a 2-D convolution in NHWC with explicit padding, on one register-blocked GEMM micro-kernel
+ * (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and run slower). Compiled twice by scripts/build-wasm.sh: with
+ * relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add where the CPU has one) and with plain
+ * SIMD128 (multiply, then add). The module imports the wasm backend's memory and uses no stack,
+ * no data segment and no libc: every buffer is a byte offset the caller allocated with the
+ * backend's malloc.
+ *
+ * Shapes: x [N,H,W,Ci], w [KH,KW,Ci,Co], y/dy [N,OH,OW,Co]; T = KH*KW taps.
+ */
+#include <wasm_simd128.h>
+
+typedef v128_t V;
+#define EXPORT(name) __attribute__((export_name(name)))
+#ifdef RELAXED
+#define MADD(acc, a, b) __builtin_wasm_relaxed_madd_f32x4((a), (b), (acc))
+#else
+#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+#endif
+#ifndef MR
+#define MR 4
+#endif
+
+EXPORT("flavor") int flavor(void) {
+#ifdef RELAXED
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+/*
+ * C[r][0..8) (=|+=) sum_t sum_k A[t][r][k*as] * B[t][k*bs + 0..8), r < 4.
+ * A: nT*4 row pointers (t-major), B: nT pointers, C: 4 output pointers.
+ */
+static inline __attribute__((always_inline)) void micro(int nT, const float *const *A, const float *const *B, int K, int as,
+                                                        int bs, float *const *C, int accumulate) {
+  V c[MR][2];
+#pragma clang loop unroll(full)
+  for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = wasm_f32x4_splat(0.f);
+  for (int t = 0; t < nT; t++) {
+    const float *a[MR];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) a[r] = A[MR * t + r];
+    const float *b = B[t];
+    for (int k = 0; k < K; k++) {
+      V b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+      b += bs;
+#pragma clang loop unroll(full)
+      for (int r = 0; r < MR; r++) {
+        V x = wasm_v128_load32_splat(a[r]);
+        c[r][0] = MADD(c[r][0], x, b0);
+        c[r][1] = MADD(c[r][1], x, b1);
+        a[r] += as;
+      }
+    }
+  }
+#pragma clang loop unroll(full)
+  for (int r = 0; r < MR; r++) {
+    float *o = C[r];
+    if (accumulate) {
+      c[r][0] = wasm_f32x4_add(c[r][0], wasm_v128_load(o));
+      c[r][1] = wasm_f32x4_add(c[r][1], wasm_v128_load(o + 4));
+    }
+    wasm_v128_store(o, c[r][0]);
+    wasm_v128_store(o + 4, c[r][1]);
+  }
+}
+
+/* Bytes of scratch conv_fwd / conv_bwd_input need (the caller allocates them). */
+EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
+  /* packed weights + row pointers (4*T) + B pointers (T) + 4 output pointers + 8-float dummy row + zero row */
+  return 4 * (T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8) + 64;
+}
+
+/* Groups of 8-column blocks sized so that a group's packed weights stay near 128 KB (L2). */
+static int group_blocks(int K, int blocks) {
+  int g = (128 * 1024) / (K * 8 * 4);
+  if (g < 1) g = 1;
+  if (g > blocks) g = blocks;
+  return g;
+}
+
+/*
+ * y = conv2d(x, w), stride (sh, sw), padding (pt, pl) before; Co % 8 == 0.
+ */
+EXPORT("conv_fwd")
+void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int Ci, int OH, int OW, int Co, int KH,
+              int KW, int sh, int sw, int pt, int pl, char *scratch) {
+  const int T = KH * KW, NB = Co / 8;
+  float *Bp = (float *)(((unsigned)scratch + 15) & ~15u);
+  const float **rows = (const float **)(Bp + T * Ci * Co);
+  const float **bptr = rows + MR * T;
+  float **outs = (float **)(bptr + T);
+  float *dummy = (float *)(outs + MR);
+  float *zero = dummy + 8;
+  for (int i = 0; i < Ci; i++) zero[i] = 0.f;
+  /* Pack: Bp[nb][t][ci][8] = w[t][ci][nb*8 + j]. */
+  for (int nb = 0; nb < NB; nb++)
+    for (int t = 0; t < T; t++)
+      for (int ci = 0; ci < Ci; ci++)
+        for (int j = 0; j < 8; j++) Bp[((nb * T + t) * Ci + ci) * 8 + j] = w[(t * Ci + ci) * Co + nb * 8 + j];
+  const int P = N * OH * OW, G = group_blocks(T * Ci, NB);
+  for (int g0 = 0; g0 < NB; g0 += G) {
+    const int g1 = g0 + G < NB ? g0 + G : NB;
+    for (int p0 = 0; p0 < P; p0 += MR) {
+      for (int r = 0; r < MR; r++) {
+        const int p = p0 + r;
+        if (p >= P) {
+          for (int t = 0; t < T; t++) rows[MR * t + r] = zero;
+          continue;
+        }
+        const int n = p / (OH * OW), q = p - n * (OH * OW), oh = q / OW, ow = q - oh * OW;
+        for (int kh = 0; kh < KH; kh++) {
+          const int ih = oh * sh + kh - pt;
+          for (int kw = 0; kw < KW; kw++) {
+            const int iw = ow * sw + kw - pl;
+            rows[MR * (kh * KW + kw) + r] =
+                (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((n * H + ih) * W + iw) * Ci : zero;
+          }
+        }
+      }
+      for (int nb = g0; nb < g1; nb++) {
+        for (int t = 0; t < T; t++) bptr[t] = Bp + (nb * T + t) * Ci * 8;
+        for (int r = 0; r < MR; r++) outs[r] = p0 + r < P ? y + (p0 + r) * Co + nb * 8 : dummy;
+        micro(T, rows, bptr, Ci, 1, 8, outs, 0);
+      }
+    }
+  }
+}
+
+/*
+ * dx = conv2d_backprop_input(dy, w) for the forward above; Ci % 8 == 0.
+ * dx pixels are taken one stride phase at a time (ih % sh, iw % sw), so that every pixel of a
+ * 4-row tile reads the same taps: dx[n,ih,iw,:] = sum over taps with (ih + pt - kh) % sh == 0 and
+ * (iw + pl - kw) % sw == 0 of dy[n,oh,ow,:] . w[kh,kw]^T. Pixels of no tap are zero.
+ */
+EXPORT("conv_bwd_input")
+void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, int W, int Ci, int OH, int OW, int Co,
+                    int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
+  const int T = KH * KW, NB = Ci / 8;
+  float *Bp = (float *)(((unsigned)scratch + 15) & ~15u);
+  const float **rows = (const float **)(Bp + T * Ci * Co);
+  const float **bptr = rows + MR * T;
+  float **outs = (float **)(bptr + T);
+  float *dummy = (float *)(outs + MR);
+  float *zero = dummy + 8;
+  for (int i = 0; i < Co; i++) zero[i] = 0.f;
+  /* Pack: Bp[nb][t][co][8] = w[t][nb*8 + j][co]. */
+  for (int nb = 0; nb < NB; nb++)
+    for (int t = 0; t < T; t++)
+      for (int co = 0; co < Co; co++)
+        for (int j = 0; j < 8; j++) Bp[((nb * T + t) * Co + co) * 8 + j] = w[(t * Ci + nb * 8 + j) * Co + co];
+  const int G = group_blocks(T * Co, NB);
+  for (int ph = 0; ph < sh && ph < H; ph++) {
+    for (int pw = 0; pw < sw && pw < W; pw++) {
+      const int PH = (H - ph + sh - 1) / sh, PW = (W - pw + sw - 1) / sw, P = N * PH * PW;
+      /* Taps of this phase. */
+      int nT = 0;
+      for (int kh = 0; kh < KH; kh++) {
+        if (((ph + pt - kh) % sh + sh) % sh) continue;
+        for (int kw = 0; kw < KW; kw++) {
+          if (((pw + pl - kw) % sw + sw) % sw) continue;
+          nT++;
+        }
+      }
+      if (nT == 0) {
+        for (int n = 0; n < N; n++)
+          for (int i = 0; i < PH; i++)
+            for (int j = 0; j < PW; j++) {
+              float *o = dx + ((n * H + ph + i * sh) * W + pw + j * sw) * Ci;
+              for (int c = 0; c < Ci; c++) o[c] = 0.f;
+            }
+        continue;
+      }
+      for (int g0 = 0; g0 < NB; g0 += G) {
+        const int g1 = g0 + G < NB ? g0 + G : NB;
+        for (int p0 = 0; p0 < P; p0 += MR) {
+          for (int r = 0; r < MR; r++) {
+            const int p = p0 + r;
+            int ti = 0;
+            if (p >= P) {
+              for (int t = 0; t < nT; t++) rows[MR * t + r] = zero;
+              continue;
+            }
+            const int n = p / (PH * PW), q = p - n * (PH * PW), i = q / PW, j = q - i * PW;
+            const int ih = ph + i * sh, iw = pw + j * sw;
+            for (int kh = 0; kh < KH; kh++) {
+              const int a = ih + pt - kh;
+              if ((a % sh + sh) % sh) continue;
+              const int oh = a / sh; /* exact when a >= 0 */
+              for (int kw = 0; kw < KW; kw++) {
+                const int b = iw + pl - kw;
+                if ((b % sw + sw) % sw) continue;
+                const int ow = b / sw;
+                rows[MR * ti + r] = (a >= 0 && oh < OH && b >= 0 && ow < OW) ? dy + ((n * OH + oh) * OW + ow) * Co : zero;
+                ti++;
+              }
+            }
+          }
+          for (int nb = g0; nb < g1; nb++) {
+            int ti = 0;
+            for (int kh = 0; kh < KH; kh++) {
+              if (((ph + pt - kh) % sh + sh) % sh) continue;
+              for (int kw = 0; kw < KW; kw++) {
+                if (((pw + pl - kw) % sw + sw) % sw) continue;
+                bptr[ti++] = Bp + (nb * T + kh * KW + kw) * Co * 8;
+              }
+            }
+            for (int r = 0; r < MR; r++) {
+              const int p = p0 + r;
+              if (p >= P) {
+                outs[r] = dummy;
+                continue;
+              }
+              const int n = p / (PH * PW), q = p - n * (PH * PW), i = q / PW, j = q - i * PW;
+              outs[r] = dx + ((n * H + ph + i * sh) * W + pw + j * sw) * Ci + nb * 8;
+            }
+            micro(nT, rows, bptr, Co, 1, 8, outs, 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Pixels per im2col chunk of conv_bwd_filter, and the scratch it needs. */
+static int chunk_pixels(int R) {
+  int pc = (256 * 1024) / (R * 4);
+  if (pc < 32) pc = 32;
+  if (pc > 512) pc = 512;
+  return pc;
+}
+
+EXPORT("filter_scratch") int filter_scratch(int T, int Ci, int Co) {
+  const int R = T * Ci, Rp = (R + MR - 1) / MR * MR;
+  return 4 * (chunk_pixels(R) * Rp + MR + 8 + MR + 1) + 64;
+}
+
+/*
+ * dw = conv2d_backprop_filter(x, dy); Co % 8 == 0. For each chunk of output pixels, the im2col
+ * rows A[p][t*Ci + ci] (zero where the tap reads padding; R padded to a multiple of MR with
+ * zeros) are built in scratch, then dw[r][co] += sum_p A[p][r] * dy[p][co].
+ */
+EXPORT("conv_bwd_filter")
+void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int OH, int OW, int Co,
+                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
+  const int T = KH * KW, R = T * Ci, Rp = (R + MR - 1) / MR * MR, NB = Co / 8, P = N * OH * OW, PC = chunk_pixels(R);
+  float *A = (float *)(((unsigned)scratch + 15) & ~15u);
+  const float **rows = (const float **)(A + PC * Rp);
+  const float **bptr = rows + MR;
+  float **outs = (float **)(bptr + 1);
+  float *dummy = (float *)(outs + MR);
+  for (int i = 0; i < R * Co; i++) dw[i] = 0.f;
+  for (int p0 = 0; p0 < P; p0 += PC) {
+    const int pc = P - p0 < PC ? P - p0 : PC;
+    for (int pi = 0; pi < pc; pi++) {
+      const int p = p0 + pi, n = p / (OH * OW), q = p - n * (OH * OW), oh = q / OW, ow = q - oh * OW;
+      float *a = A + pi * Rp;
+      for (int kh = 0; kh < KH; kh++) {
+        const int ih = oh * sh + kh - pt;
+        for (int kw = 0; kw < KW; kw++) {
+          const int iw = ow * sw + kw - pl;
+          float *dst = a + (kh * KW + kw) * Ci;
+          if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+            const float *src = x + ((n * H + ih) * W + iw) * Ci;
+            for (int c = 0; c < Ci; c++) dst[c] = src[c];
+          } else {
+            for (int c = 0; c < Ci; c++) dst[c] = 0.f;
+          }
+        }
+      }
+      for (int c = R; c < Rp; c++) a[c] = 0.f;
+    }
+    const float *dy0 = dy + p0 * Co;
+    for (int r0 = 0; r0 < Rp; r0 += MR) {
+      for (int r = 0; r < MR; r++) rows[r] = A + r0 + r;
+      for (int nb = 0; nb < NB; nb++) {
+        bptr[0] = dy0 + nb * 8;
+        for (int r = 0; r < MR; r++) outs[r] = r0 + r < R ? dw + (r0 + r) * Co + nb * 8 : dummy;
+        micro(1, rows, bptr, pc, Rp, Co, outs, 1);
+      }
+    }
+  }
+}
