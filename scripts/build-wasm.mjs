@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * Compile src/backend/native/conv.c to WebAssembly twice (relaxed SIMD with fused multiply-add,
- * and plain SIMD128) and write both, base64, into src/backend/native/conv-wasm.ts with the
- * SHA-256 of the C source, so that the project builds and tests without a C toolchain (a test
- * checks the recorded hash against the source: edit conv.c, then run this again).
+ * Compile src/backend/native/conv.c to WebAssembly: relaxed SIMD with fused multiply-add and plain
+ * SIMD128, each for the backend's own memory and for a shared memory (thread pool), and write the
+ * four, base64, into src/backend/native/conv-wasm.ts with the SHA-256 of the C source, so that the
+ * project builds and tests without a C toolchain (a test checks the recorded hash against the
+ * source: edit conv.c, then run this again).
  *
- *   node scripts/build-wasm.mjs          (needs clang and wasm-ld, version 16 or newer:
- *                                          apt-get install clang-16 lld-16)
+ *   node --experimental-wasm-relaxed-simd scripts/build-wasm.mjs
+ *     (needs clang and wasm-ld 16 or newer: apt-get install clang-16 lld-16)
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -21,7 +22,15 @@ const source = readFileSync(SRC);
 const dir = mkdtempSync(join(tmpdir(), 'spikeprobe-wasm-'));
 const common = ['--target=wasm32', '-O3', '-msimd128', '-fno-builtin', '-nostdlib', '-Wall', '-Werror',
   '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,-z,stack-size=0', '-Wl,--strip-all', `-fuse-ld=${process.env.WASM_LD ?? 'lld'}`];
-const flavors = { relaxed: ['-DRELAXED', '-mrelaxed-simd'], simd: [] };
+// The *_shared builds import a shared memory (WebAssembly threads): the conv thread pool's
+// workers run them on a SharedArrayBuffer heap of their own.
+const SHARED = ['-matomics', '-mbulk-memory', '-Wl,--shared-memory', '-Wl,--max-memory=2147483648'];
+const flavors = {
+  relaxed: ['-DRELAXED', '-mrelaxed-simd'],
+  simd: [],
+  relaxed_shared: ['-DRELAXED', '-mrelaxed-simd', ...SHARED],
+  simd_shared: SHARED,
+};
 const out = {};
 for (const [name, flags] of Object.entries(flavors)) {
   const file = join(dir, `conv-${name}.wasm`);
@@ -32,6 +41,8 @@ for (const [name, flags] of Object.entries(flavors)) {
   const mod = new WebAssembly.Module(bytes, {});
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (imports.join() !== 'env.memory') throw new Error(`${name}: unexpected imports ${imports}`);
+  const exported = WebAssembly.Module.exports(mod).map((e) => e.name).sort().join();
+  if (exported !== 'conv_bwd_filter,conv_bwd_input,conv_fwd,filter_scratch,flavor,fwd_scratch') throw new Error(`${name}: unexpected exports ${exported}`);
   out[name] = bytes.toString('base64');
 }
 const sha = createHash('sha256').update(source).digest('hex');
@@ -42,5 +53,9 @@ export const CONV_SOURCE_SHA256 = '${sha}';
 export const CONV_WASM_RELAXED = '${out.relaxed}';
 /** conv.c with plain SIMD128 (multiply, then add). */
 export const CONV_WASM_SIMD = '${out.simd}';
+/** The relaxed build for a shared memory (the thread pool's workers). */
+export const CONV_WASM_RELAXED_SHARED = '${out.relaxed_shared}';
+/** The plain build for a shared memory. */
+export const CONV_WASM_SIMD_SHARED = '${out.simd_shared}';
 `);
-console.log(`wrote ${OUT} (relaxed ${Buffer.from(out.relaxed, 'base64').length} B, simd ${Buffer.from(out.simd, 'base64').length} B, source ${sha.slice(0, 12)})`);
+console.log(`wrote ${OUT} (${Object.entries(out).map(([k, v]) => `${k} ${Buffer.from(v, 'base64').length} B`).join(', ')}; source ${sha.slice(0, 12)})`);

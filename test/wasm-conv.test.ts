@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
-import { convFlavor, convKernels, type ConvExports } from '../src/backend/wasm-conv.js';
+import { convFlavor, convKernels, convSplitCalls, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
 import { CONV_SOURCE_SHA256, CONV_WASM_RELAXED, CONV_WASM_SIMD } from '../src/backend/native/conv-wasm.js';
 
 type Shape4 = [number, number, number, number];
@@ -112,7 +112,7 @@ describe('compiled conv module', () => {
       const snapshot = Float32Array.from(heap);
       const g = [N, H, W, Ci, H, W, Co, K, K, 1, 1, 1, 1] as const;
       k.conv_fwd(4 * x, 4 * w, 4 * y, ...g, 4 * s);
-      k.conv_bwd_filter(4 * x, 4 * y, 4 * w, ...g, 4 * s);
+      k.conv_bwd_filter(4 * x, 4 * y, 4 * w, ...g, 4 * s, 0, Co / 8);
       k.conv_bwd_input(4 * y, 4 * w, 4 * x, ...g, 4 * s);
       // Every word outside [x, end of scratch) is untouched (no stack, no static data).
       for (let i = 0; i < heap.length; i++) {
@@ -157,7 +157,7 @@ describe('conv2d forward and gradients on wasm match cpu (compiled kernels)', ()
       const s = b.wasm._malloc(Math.max(k.fwd_scratch(KH * KW, Ci, Co), k.filter_scratch(KH * KW, Ci, Co)));
       const g = [N, H, W, Ci, OH, OW, Co, KH, KW, c.stride, c.stride, c.pad, c.pad] as const;
       k.conv_fwd(at(x), at(w), at(y), ...g, s);
-      k.conv_bwd_filter(at(x), y.dataSync().length ? at(y) : 0, at(dw), ...g, s);
+      k.conv_bwd_filter(at(x), at(y), at(dw), ...g, s, 0, Co / 8);
       k.conv_bwd_input(at(y), at(w), at(dx), ...g, s);
       b.wasm._free(s);
       return [y, dw, dx].map((t) => t.dataSync() as Float32Array);
@@ -165,5 +165,47 @@ describe('conv2d forward and gradients on wasm match cpu (compiled kernels)', ()
     const a = run(active);
     const p = run(plain);
     a.forEach((v, j) => expect(relErr(p[j]!, v), String(j)).toBeLessThan(1e-5));
+  });
+});
+
+describe('conv thread pool', () => {
+  // Large enough to be split (>= 8e6 multiply-adds), odd batch and odd block counts.
+  const big: Case[] = [
+    { name: '3x3 s1 32->40, batch 5', x: [5, 16, 16, 32], filter: [3, 3, 32, 40], stride: 1, pad: 1 },
+    { name: '3x3 s2 32->24, batch 7', x: [7, 28, 28, 32], filter: [3, 3, 32, 24], stride: 2, pad: 1 },
+    { name: '3x3 s1 128->128 on 2x2 maps (tiny-map loops), batch 37', x: [37, 2, 2, 128], filter: [3, 3, 128, 128], stride: 1, pad: 1 },
+  ];
+  afterAll(() => setConvThreads(undefined));
+
+  big.forEach((c, i) => {
+    it(`${c.name}: 1, 2 and 3 threads give bit-identical results, equal to cpu`, async () => {
+      await use('cpu');
+      const want = convAll(c, 300 + i);
+      await use('wasm');
+      const runs = [1, 2, 3].map((t) => {
+        setConvThreads(t);
+        const calls = convSplitCalls();
+        const out = convAll(c, 300 + i);
+        expect(convThreads()).toBe(t);
+        // Every conv split over the pool when there is one: the forward (twice: alone and under
+        // tf.grads), dx and dW.
+        expect(convSplitCalls() - calls).toBe(t > 1 ? 4 : 0);
+        return out;
+      });
+      for (const r of runs.slice(1)) r.forEach((v, j) => expect(Buffer.from(v.buffer).equals(Buffer.from(runs[0]![j]!.buffer)), `output ${j}`).toBe(true));
+      ['forward', 'dx', 'dW'].forEach((what, j) => expect(relErr(runs[1]![j]!, want[j]!), what).toBeLessThan(1e-5));
+    });
+  });
+
+  it('does not leak tensors or wasm heap across threaded calls', async () => {
+    await use('wasm');
+    setConvThreads(2);
+    const c = big[0]!;
+    convAll(c, 1);
+    const before = tf.memory() as tf.MemoryInfo & { numBytesInWASM?: number };
+    for (let i = 0; i < 3; i++) convAll(c, 1);
+    const after = tf.memory() as tf.MemoryInfo & { numBytesInWASM?: number };
+    expect(after.numTensors).toBe(before.numTensors);
+    expect(after.numBytes).toBe(before.numBytes);
   });
 });

@@ -19,7 +19,8 @@
 import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { CONV_WASM_RELAXED, CONV_WASM_SIMD } from './native/conv-wasm.js';
+import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, splitRange, wantedThreads } from './conv-pool.js';
+import { CONV_WASM_RELAXED, CONV_WASM_RELAXED_SHARED, CONV_WASM_SIMD, CONV_WASM_SIMD_SHARED } from './native/conv-wasm.js';
 
 export type ConvFlavor = 'relaxed-simd-fma' | 'simd128';
 
@@ -34,7 +35,7 @@ export interface ConvExports {
   filter_scratch(T: number, Ci: number, Co: number): number;
   conv_fwd(x: number, w: number, y: number, ...rest: [...Geometry, number]): void;
   conv_bwd_input(dy: number, w: number, dx: number, ...rest: [...Geometry, number]): void;
-  conv_bwd_filter(x: number, dy: number, dw: number, ...rest: [...Geometry, number]): void;
+  conv_bwd_filter(x: number, dy: number, dw: number, ...rest: [...Geometry, number, number, number]): void;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -74,6 +75,46 @@ export function convKernels(memory: WebAssembly.Memory | undefined): ConvExports
   return exports;
 }
 
+let pool: ConvPool | null | undefined;
+let threadsOverride: number | undefined;
+
+/** The conv thread pool (null: one thread, or threads unavailable). Started on first use. */
+export function convPool(): ConvPool | null {
+  if (pool !== undefined) return pool;
+  pool = null;
+  const threads = threadsOverride ?? wantedThreads();
+  const c = convModule();
+  if (!c || threads < 2 || typeof SharedArrayBuffer === 'undefined') return pool;
+  try {
+    const b64 = c.flavor === 'relaxed-simd-fma' ? CONV_WASM_RELAXED_SHARED : CONV_WASM_SIMD_SHARED;
+    pool = new ConvPool(threads, new WebAssembly.Module(Buffer.from(b64, 'base64')), c.flavor === 'relaxed-simd-fma');
+  } catch {
+    pool = null; // no shared wasm memory or no worker_threads: one thread
+  }
+  return pool;
+}
+
+/** Threads the conv kernels use (1 without a pool). */
+export function convThreads(): number {
+  return convPool()?.threads ?? 1;
+}
+
+/** Stop the pool and use `threads` from the next conv on (undefined: SPIKEPROBE_THREADS again). */
+export function setConvThreads(threads: number | undefined): void {
+  pool?.close();
+  pool = undefined;
+  threadsOverride = threads;
+}
+
+/** Below this many multiply-adds a conv stays on the calling thread (hand-off costs ~0.1 ms). */
+const MIN_PARALLEL_MACS = 8e6;
+
+let splitCalls = 0;
+/** How many convs were split over the pool so far (for tests and benches). */
+export function convSplitCalls(): number {
+  return splitCalls;
+}
+
 interface WasmModuleLike {
   asm?: { memory?: WebAssembly.Memory };
   _malloc(n: number): number;
@@ -102,6 +143,104 @@ function withScratch<T>(mod: WasmModuleLike, bytes: number, f: (p: number) => T)
 }
 
 type Shape4 = [number, number, number, number];
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+/**
+ * Run a forward conv or input gradient split by images over the pool: `a` is the batched input
+ * (aPer floats per image), `b` the filter (copied whole), `out` the batched output (oPer per
+ * image). Returns false (nothing done) where a split does not apply.
+ */
+function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleLike }, op: number,
+  a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, g: Geometry, aPer: number, oPer: number, scratchBytes: number): boolean {
+  const p = convPool();
+  const N = g[0];
+  if (!p || N < 2) return false;
+  const T = g[7] * g[8];
+  if (N * g[4] * g[5] * g[6] * T * g[3] < MIN_PARALLEL_MACS) return false;
+  const parts = splitRange(N, p.threads).filter(([n0, n1]) => n1 > n0);
+  const bSize = tf.util.sizeFromShape(b.shape);
+  const scr = align4(Math.ceil(scratchBytes / 4) + 4);
+  // Shared heap (floats): 16, then per worker [a part | b | out part | scratch].
+  const layout: { a: number; b: number; o: number; s: number }[] = [];
+  let cur = 16;
+  for (let j = 1; j < parts.length; j++) {
+    const n = parts[j]![1] - parts[j]![0];
+    const l = { a: cur, b: cur + align4(n * aPer), o: 0, s: 0 };
+    l.o = l.b + align4(bSize);
+    l.s = l.o + align4(n * oPer);
+    cur = l.s + scr;
+    layout.push(l);
+  }
+  p.reserve(cur * 4);
+  splitCalls++;
+  return withScratch(ko.mod, scratchBytes, (s) => {
+    const heap = p.f32();
+    const av = backend.typedArrayFromHeap(a) as Float32Array;
+    const bv = backend.typedArrayFromHeap(b) as Float32Array;
+    for (let j = 1; j < parts.length; j++) {
+      const [n0, n1] = parts[j]!;
+      const l = layout[j - 1]!;
+      heap.set(av.subarray(n0 * aPer, n1 * aPer), l.a);
+      heap.set(bv, l.b);
+      p.post(j - 1, op, [4 * l.a, 4 * l.b, 4 * l.o, n1 - n0, ...g.slice(1), 4 * l.s]);
+    }
+    const n1 = parts[0]![1];
+    const fn = op === OP_FWD ? ko.k.conv_fwd : ko.k.conv_bwd_input;
+    fn(addr(backend, a), addr(backend, b), addr(backend, out), n1, ...(g.slice(1) as [number, number, number, number, number, number, number, number, number, number, number, number]), s);
+    const ov = backend.typedArrayFromHeap(out) as Float32Array;
+    for (let j = 1; j < parts.length; j++) {
+      p.wait(j - 1);
+      const [m0, m1] = parts[j]!;
+      const l = layout[j - 1]!;
+      ov.set(heap.subarray(l.o, l.o + (m1 - m0) * oPer), m0 * oPer);
+    }
+    return true;
+  });
+}
+
+/** Filter gradient split by 8-column blocks of dw over the pool (x and dy copied once). */
+function filterSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleLike }, x: tf.TensorInfo, dy: tf.TensorInfo,
+  out: tf.TensorInfo, g: Geometry): boolean {
+  const p = convPool();
+  const [N, , , Ci, OH, OW, Co, KH, KW] = g;
+  const NB = Co / 8;
+  if (!p || NB < 2 || N * OH * OW * Co * KH * KW * Ci < MIN_PARALLEL_MACS) return false;
+  const parts = splitRange(NB, p.threads).filter(([b0, b1]) => b1 > b0);
+  const R = KH * KW * Ci;
+  const scratchBytes = ko.k.filter_scratch(KH * KW, Ci, Co);
+  const scr = align4(Math.ceil(scratchBytes / 4) + 4);
+  const xSize = tf.util.sizeFromShape(x.shape);
+  const dySize = tf.util.sizeFromShape(dy.shape);
+  const xo = 16;
+  const dyo = xo + align4(xSize);
+  let cur = dyo + align4(dySize);
+  const layout: { o: number; s: number }[] = [];
+  for (let j = 1; j < parts.length; j++) {
+    layout.push({ o: cur, s: cur + align4(R * Co) });
+    cur += align4(R * Co) + scr;
+  }
+  p.reserve(cur * 4);
+  splitCalls++;
+  return withScratch(ko.mod, scratchBytes, (s) => {
+    const heap = p.f32();
+    heap.set(backend.typedArrayFromHeap(x) as Float32Array, xo);
+    heap.set(backend.typedArrayFromHeap(dy) as Float32Array, dyo);
+    for (let j = 1; j < parts.length; j++) {
+      const l = layout[j - 1]!;
+      p.post(j - 1, OP_BWD_FILTER, [4 * xo, 4 * dyo, 4 * l.o, ...g, 4 * l.s, parts[j]![0], parts[j]![1]]);
+    }
+    ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, parts[0]![0], parts[0]![1]);
+    const ov = backend.typedArrayFromHeap(out) as Float32Array;
+    for (let j = 1; j < parts.length; j++) {
+      p.wait(j - 1);
+      const l = layout[j - 1]!;
+      const [c0, c1] = [parts[j]![0] * 8, parts[j]![1] * 8];
+      for (let r = 0; r < R; r++) ov.set(heap.subarray(l.o + r * Co + c0, l.o + r * Co + c1), r * Co + c0);
+    }
+    return true;
+  });
+}
 const isF32 = (...infos: tf.TensorInfo[]) => infos.every((i) => i.dtype === 'float32');
 
 /**
@@ -116,10 +255,11 @@ export function fastConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf.Te
   const out = backend.makeOutput(info.outShape, 'float32');
   if (tf.util.sizeFromShape(info.outShape) === 0) return out;
   const T = info.filterHeight * info.filterWidth;
-  withScratch(ko.mod, ko.k.fwd_scratch(T, info.inChannels, info.outChannels), (s) =>
-    ko.k.conv_fwd(addr(backend, x), addr(backend, filter), addr(backend, out), info.batchSize, info.inHeight, info.inWidth,
-      info.inChannels, info.outHeight, info.outWidth, info.outChannels, info.filterHeight, info.filterWidth,
-      info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, s));
+  const g: Geometry = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  const scratch = ko.k.fwd_scratch(T, info.inChannels, info.outChannels);
+  if (imageSplit(backend, ko, OP_FWD, x, filter, out, g, g[1] * g[2] * g[3], g[4] * g[5] * g[6], scratch)) return out;
+  withScratch(ko.mod, scratch, (s) => ko.k.conv_fwd(addr(backend, x), addr(backend, filter), addr(backend, out), ...g, s));
   return out;
 }
 
@@ -141,9 +281,11 @@ export function fastConv2DBackpropInput(backend: BackendWasm, dy: tf.TensorInfo,
     return out;
   }
   const T = info.filterHeight * info.filterWidth;
-  withScratch(ko.mod, ko.k.fwd_scratch(T, Ci, Co), (s) =>
-    ko.k.conv_bwd_input(addr(backend, dy), addr(backend, filter), addr(backend, out), N, H, W, Ci, OH, OW, Co,
-      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, s));
+  const g: Geometry = [N, H, W, Ci, OH, OW, Co, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.padInfo.top, info.padInfo.left];
+  const scratch = ko.k.fwd_scratch(T, Ci, Co);
+  if (imageSplit(backend, ko, OP_BWD_INPUT, dy, filter, out, g, OH * OW * Co, H * W * Ci, scratch)) return out;
+  withScratch(ko.mod, scratch, (s) => ko.k.conv_bwd_input(addr(backend, dy), addr(backend, filter), addr(backend, out), ...g, s));
   return out;
 }
 
@@ -165,9 +307,10 @@ export function fastConv2DBackpropFilter(backend: BackendWasm, x: tf.TensorInfo,
     backend.typedArrayFromHeap(out).fill(0);
     return out;
   }
+  const g: Geometry = [N, H, W, Ci, OH, OW, Co, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  if (filterSplit(backend, ko, x, dy, out, g)) return out;
   withScratch(ko.mod, ko.k.filter_scratch(KH * KW, Ci, Co), (s) =>
-    ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), N, H, W, Ci, OH, OW, Co, KH, KW,
-      info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, s));
+    ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, 0, Co / 8));
   return out;
 }
 

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { convThreads } from '../backend/wasm-conv.js';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
 import type { PresetName } from '../config/presets.js';
 import { benchConfig, benchData, fmt, median, table, timeTrainSteps } from './harness.js';
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
   // (a) throughput
   const rows: Row[] = [];
   const wasm = await selectBackend('wasm');
-  console.log(`wasm threads: 1 (single-threaded SIMD build under Node); kernels added: ${wasm.shims.length}`);
+  console.log(`wasm: conv kernels ${wasm.convBuild ?? 'xnnpack'} on ${convThreads()} thread(s) (SPIKEPROBE_THREADS; other ops on 1); kernels added: ${wasm.shims.length}`);
   rows.push(await throughput(wasm, 'small', num('--small-steps', 8), 1));
   rows.push(await throughput(wasm, 'seed', num('--seed-steps', 3), 1));
   if (!has('--no-cpu')) {

@@ -3,21 +3,23 @@
  * interleaved in rounds.
  *
  *   node dist/bench/train.js [--rounds N] [--small-steps N] [--seed-steps N] [--small-batch N]
- *                            [--models small,seed] [--cpu] [--python PATH]
+ *                            [--models small,seed] [--threads 1,2] [--cpu] [--python PATH]
  *
  * tfjs: the real trainer step (src/train/trainer.ts train(), synthetic 28x28x1 data, 8 classes) on
- * wasm (single-threaded SIMD), plus cpu with --cpu (hundreds of times slower: one step).
+ * wasm with the conv kernels on 1 thread and on 2 (the conv thread pool, src/backend/conv-pool.ts),
+ * plus cpu with --cpu (hundreds of times slower: one step).
  * PyTorch: bench/torch_step.py (same ResNet, BN, CE + the seed's center loss, SGD momentum 0.9
- * wd 5e-4, centers SGD, the three scalars read back per step) at 1 thread (the wasm backend's
- * thread count) and at 2 threads. Each round runs every engine once per model, the order rotated
- * per round; the figure per engine is the median step time over all rounds' measured steps
- * (the first step of every run is warm-up and not counted).
+ * wd 5e-4, centers SGD, the three scalars read back per step) at the same thread counts. Each
+ * round runs every engine once per model, the order rotated per round; the figure per engine is
+ * the median step time over all rounds' measured steps (the first step of every run is warm-up
+ * and not counted). Ratios compare tfjs and PyTorch at the same thread count.
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
+import { convThreads, setConvThreads } from '../backend/wasm-conv.js';
 import type { PresetName } from '../config/presets.js';
 import { benchConfig, benchData, fmt, median, table, timeTrainSteps } from './harness.js';
 
@@ -51,7 +53,7 @@ function runTorch(preset: PresetName, batch: number, steps: number, threads: num
   return JSON.parse(line) as TorchResult;
 }
 
-type Engine = 'tfjs-wasm' | 'tfjs-cpu' | 'torch-1t' | 'torch-2t';
+type Engine = string; // 'wasm-<n>t' | 'tfjs-cpu' | 'torch-<n>t'
 
 async function main(): Promise<void> {
   const rounds = num('--rounds', 3);
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
   const steps: Record<string, number> = { small: num('--small-steps', 5), seed: num('--seed-steps', 3), tiny: num('--small-steps', 5) };
   const batch: Record<string, number> = { small: num('--small-batch', 128), seed: 128, tiny: 32 };
   const withCpu = argv.includes('--cpu');
+  const threads = opt('--threads', '1,2').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
 
   const auto = await selectBackend('auto');
   const wasm = await selectBackend('wasm');
@@ -72,51 +75,53 @@ async function main(): Promise<void> {
   console.log(`rounds ${rounds}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${'2 cores'}; shared machines inflate every column alike within a round)`);
 
   const times: Record<string, Record<Engine, number[]>> = {};
-  const engines: Engine[] = ['tfjs-wasm', ...(withCpu ? (['tfjs-cpu'] as Engine[]) : []), ...(tv ? (['torch-1t', 'torch-2t'] as Engine[]) : [])];
+  const engines: Engine[] = [...threads.map((n) => `wasm-${n}t`), ...(withCpu ? ['tfjs-cpu'] : []), ...(tv ? threads.map((n) => `torch-${n}t`) : [])];
+  console.log(`threads: ${threads.join(', ')} (conv kernels: ${wasm.convBuild ?? 'n/a'}; tfjs ops other than convs run on the calling thread)`);
   const tfjsRun = async (backend: BackendInfo, preset: PresetName, n: number, b: number) => {
     const cfg = benchConfig(preset, n + 1, { batch_size: b });
     return (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend })).ms;
   };
   for (let r = 0; r < rounds; r++) {
     for (const preset of models) {
-      const t = (times[preset] ??= { 'tfjs-wasm': [], 'tfjs-cpu': [], 'torch-1t': [], 'torch-2t': [] });
+      const t = (times[preset] ??= Object.fromEntries(engines.map((e) => [e, [] as number[]])));
       const order = engines.map((_, i) => engines[(i + r) % engines.length]!);
       for (const e of order) {
-        if (e === 'tfjs-wasm') {
+        if (e.startsWith('wasm-')) {
           await selectBackend('wasm');
-          t[e].push(...(await tfjsRun(wasm, preset, steps[preset]!, batch[preset]!)));
+          setConvThreads(parseInt(e.slice(5), 10));
+          if (convThreads() !== parseInt(e.slice(5), 10)) throw new Error(`could not start ${e}`);
+          t[e]!.push(...(await tfjsRun(wasm, preset, steps[preset]!, batch[preset]!)));
         } else if (e === 'tfjs-cpu') {
           if (r > 0 || preset !== models[0]) continue; // one step, once: it takes minutes
           const cpu = await selectBackend('cpu');
           const cfg = benchConfig(preset, 1, { batch_size: 8 });
           const ms = (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend: cpu, warmup: 0 })).ms;
-          t[e].push(...ms.map((m) => (m * batch[preset]!) / 8)); // scaled to the batch (cpu kernels are linear in it)
+          t[e]!.push(...ms.map((m) => (m * batch[preset]!) / 8)); // scaled to the batch (cpu kernels are linear in it)
           await selectBackend('wasm');
         } else {
-          const res = runTorch(preset, batch[preset]!, steps[preset]!, e === 'torch-1t' ? 1 : 2);
-          t[e].push(...res.step_ms);
+          const res = runTorch(preset, batch[preset]!, steps[preset]!, parseInt(e.slice(6), 10));
+          t[e]!.push(...res.step_ms);
         }
       }
-      process.stdout.write(`  round ${r + 1}/${rounds} ${preset}: ${order.map((e) => `${e} ${fmt(median(t[e]), 0)} ms`).join(', ')}\n`);
+      process.stdout.write(`  round ${r + 1}/${rounds} ${preset}: ${order.map((e) => `${e} ${fmt(median(t[e]!), 0)} ms`).join(', ')}\n`);
     }
   }
 
   const rows: (string | number)[][] = [];
   for (const preset of models) {
     const t = times[preset]!;
-    const ips = (e: Engine) => (t[e].length ? (batch[preset]! * 1000) / median(t[e]) : NaN);
-    const row: (string | number)[] = [preset, batch[preset]!, fmt(median(t['tfjs-wasm'])), fmt(ips('tfjs-wasm'))];
-    if (withCpu) row.push(fmt(ips('tfjs-cpu'), 2));
-    if (tv) {
-      row.push(fmt(median(t['torch-1t'])), fmt(ips('torch-1t')), fmt(median(t['torch-2t'])), fmt(ips('torch-2t')));
-      row.push((ips('tfjs-wasm') / ips('torch-1t')).toFixed(3), (ips('tfjs-wasm') / ips('torch-2t')).toFixed(3));
+    const ips = (e: Engine) => (t[e]?.length ? (batch[preset]! * 1000) / median(t[e]!) : NaN);
+    for (const n of threads) {
+      const row: (string | number)[] = [preset, batch[preset]!, n, fmt(median(t[`wasm-${n}t`]!)), fmt(ips(`wasm-${n}t`))];
+      if (withCpu) row.push(n === 1 ? fmt(ips('tfjs-cpu'), 2) : '');
+      if (tv) row.push(fmt(median(t[`torch-${n}t`]!)), fmt(ips(`torch-${n}t`)), (ips(`wasm-${n}t`) / ips(`torch-${n}t`)).toFixed(3));
+      rows.push(row);
     }
-    rows.push(row);
   }
-  const head = ['model', 'batch', 'wasm ms/step', 'wasm img/s'];
+  const head = ['model', 'batch', 'threads', 'wasm ms/step', 'wasm img/s'];
   if (withCpu) head.push('cpu img/s*');
-  if (tv) head.push('torch 1t ms', 'torch 1t img/s', 'torch 2t ms', 'torch 2t img/s', 'tfjs/torch 1t', 'tfjs/torch 2t');
-  console.log('\nimages/second, median step over all rounds (tfjs wasm is single-threaded: compare with torch 1t)');
+  if (tv) head.push('torch ms/step', 'torch img/s', 'tfjs/torch');
+  console.log('\nimages/second, median step over all rounds; tfjs/torch at the same thread count');
   console.log(table(head, rows));
   if (withCpu) console.log('  * cpu: one step at batch 8, step time scaled to the batch');
   console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { convFlavor } from '../backend/wasm-conv.js';
 import type { ModelConfig } from '../config/schema.js';
 import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../backend/fast-kernels.js';
 import { Rng } from '../util/rng.js';
@@ -209,7 +210,9 @@ function liveTaps(inSize: number, k: number, stride: number, pad: number, outSiz
 function conv2d(x: tf.Tensor4D, w: tf.Variable, stride: number): tf.Tensor4D {
   const k = w.shape[0]!;
   const p = (k - 1) / 2; // PyTorch padding=k//2 for 3x3 and 7x7, 0 for 1x1
-  if (k === 3 && stride === 1 && x.shape[1] === 2 && x.shape[2] === 2) return conv3x3On2x2(x, w as tf.Tensor4D);
+  // The compiled wasm conv kernels skip dead taps themselves (and run on the conv thread pool).
+  const compiled = tf.getBackend() === 'wasm' && convFlavor() !== null && x.shape[3] % 8 === 0 && w.shape[3]! % 8 === 0;
+  if (k === 3 && stride === 1 && x.shape[1] === 2 && x.shape[2] === 2 && !compiled) return conv3x3On2x2(x, w as tf.Tensor4D);
   if (k > 1) {
     const [, H, W] = x.shape;
     const OH = Math.floor((H + 2 * p - k) / stride) + 1;

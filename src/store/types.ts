@@ -22,6 +22,8 @@ export interface RunManifest {
   backend: string;
   /** wasm: which build of the compiled conv kernels ran (see BackendInfo.convBuild). */
   kernels?: string;
+  /** wasm: threads the conv kernels ran on (results are the same for any count). */
+  threads?: number;
   /** Fully resolved configuration (see config/schema.ts). */
   config: Record<string, unknown>;
   /** Epochs (0-based) at which the model LR changes. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { convThreads } from '../backend/wasm-conv.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -128,7 +129,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         truncateMetrics(dir, state.epoch);
         manifest = {
           ...manifest, status: 'running', epochsDone: state.epoch, endedAt: undefined, error: undefined, backend: opts.backend.name,
-          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild } : {}),
+          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild, threads: convThreads() } : {}),
         };
       } else {
         manifest = {
@@ -138,7 +139,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           suite: opts.suite,
           seed: cfg.seed,
           backend: opts.backend.name,
-          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild } : {}),
+          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild, threads: convThreads() } : {}),
           config: cfg as unknown as Record<string, unknown>,
           decayEpochs: decays,
           baseDir: resolve(opts.baseDir ?? process.cwd()),

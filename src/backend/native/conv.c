@@ -21,6 +21,11 @@ typedef v128_t V;
 #ifndef MR
 #define MR 4
 #endif
+/* Output maps of at most this many positions take the tiny-map loops (position-major, taps that
+ * only meet padding skipped). Skipping adds no term the full loops would not add as an exact zero. */
+#ifndef TINY
+#define TINY 16
+#endif
 
 EXPORT("flavor") int flavor(void) {
 #ifdef RELAXED
@@ -70,8 +75,9 @@ static inline __attribute__((always_inline)) void micro(int nT, const float *con
 
 /* Bytes of scratch conv_fwd / conv_bwd_input need (the caller allocates them). */
 EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
-  /* packed weights + row pointers (4*T) + B pointers (T) + 4 output pointers + 8-float dummy row + zero row */
-  return 4 * (T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8) + 64;
+  /* packed weights + row pointers (MR*T) + B pointers (T) + MR output pointers + 8-float dummy row
+   * + zero row + tap list (T) */
+  return 4 * (T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + T) + 64;
 }
 
 /* Groups of 8-column blocks sized so that a group's packed weights stay near 128 KB (L2). */
@@ -102,6 +108,35 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
       for (int ci = 0; ci < Ci; ci++)
         for (int j = 0; j < 8; j++) Bp[((nb * T + t) * Ci + ci) * 8 + j] = w[(t * Ci + ci) * Co + nb * 8 + j];
   const int P = N * OH * OW, G = group_blocks(T * Ci, NB);
+  if (OH * OW <= TINY) {
+    /* Tiny maps: one output position at a time, MR images per tile, live taps only. */
+    int *taps = (int *)(zero + Ci + Co + 8);
+    for (int g0 = 0; g0 < NB; g0 += G) {
+      const int g1 = g0 + G < NB ? g0 + G : NB;
+      for (int q = 0; q < OH * OW; q++) {
+        const int oh = q / OW, ow = q - oh * OW;
+        for (int n0 = 0; n0 < N; n0 += MR) {
+          int nT = 0;
+          for (int kh = 0; kh < KH; kh++) {
+            const int ih = oh * sh + kh - pt;
+            if (ih < 0 || ih >= H) continue;
+            for (int kw = 0; kw < KW; kw++) {
+              const int iw = ow * sw + kw - pl;
+              if (iw < 0 || iw >= W) continue;
+              for (int r = 0; r < MR; r++) rows[MR * nT + r] = n0 + r < N ? x + (((n0 + r) * H + ih) * W + iw) * Ci : zero;
+              taps[nT++] = kh * KW + kw;
+            }
+          }
+          for (int nb = g0; nb < g1; nb++) {
+            for (int i = 0; i < nT; i++) bptr[i] = Bp + (nb * T + taps[i]) * Ci * 8;
+            for (int r = 0; r < MR; r++) outs[r] = n0 + r < N ? y + ((n0 + r) * OH * OW + q) * Co + nb * 8 : dummy;
+            micro(nT, rows, bptr, Ci, 1, 8, outs, 0);
+          }
+        }
+      }
+    }
+    return;
+  }
   for (int g0 = 0; g0 < NB; g0 += G) {
     const int g1 = g0 + G < NB ? g0 + G : NB;
     for (int p0 = 0; p0 < P; p0 += MR) {
@@ -153,6 +188,36 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
       for (int co = 0; co < Co; co++)
         for (int j = 0; j < 8; j++) Bp[((nb * T + t) * Co + co) * 8 + j] = w[(t * Ci + nb * 8 + j) * Co + co];
   const int G = group_blocks(T * Co, NB);
+  if (H * W <= TINY) {
+    /* Tiny maps: one dx position at a time, MR images per tile, live taps only. */
+    int *taps = (int *)(zero + Ci + Co + 8);
+    for (int g0 = 0; g0 < NB; g0 += G) {
+      const int g1 = g0 + G < NB ? g0 + G : NB;
+      for (int q = 0; q < H * W; q++) {
+        const int ih = q / W, iw = q - ih * W;
+        for (int n0 = 0; n0 < N; n0 += MR) {
+          int nT = 0;
+          for (int kh = 0; kh < KH; kh++) {
+            const int a = ih + pt - kh;
+            if (a < 0 || a % sh || a / sh >= OH) continue;
+            for (int kw = 0; kw < KW; kw++) {
+              const int b = iw + pl - kw;
+              if (b < 0 || b % sw || b / sw >= OW) continue;
+              for (int r = 0; r < MR; r++)
+                rows[MR * nT + r] = n0 + r < N ? dy + (((n0 + r) * OH + a / sh) * OW + b / sw) * Co : zero;
+              taps[nT++] = kh * KW + kw;
+            }
+          }
+          for (int nb = g0; nb < g1; nb++) {
+            for (int i = 0; i < nT; i++) bptr[i] = Bp + (nb * T + taps[i]) * Co * 8;
+            for (int r = 0; r < MR; r++) outs[r] = n0 + r < N ? dx + ((n0 + r) * H * W + q) * Ci + nb * 8 : dummy;
+            micro(nT, rows, bptr, Co, 1, 8, outs, 0);
+          }
+        }
+      }
+    }
+    return;
+  }
   for (int ph = 0; ph < sh && ph < H; ph++) {
     for (int pw = 0; pw < sw && pw < W; pw++) {
       const int PH = (H - ph + sh - 1) / sh, PW = (W - pw + sw - 1) / sw, P = N * PH * PW;
@@ -233,26 +298,74 @@ static int chunk_pixels(int R) {
   return pc;
 }
 
+/* Images per chunk of the tiny-map filter gradient. */
+#define TINY_IMAGES 128
+
 EXPORT("filter_scratch") int filter_scratch(int T, int Ci, int Co) {
   const int R = T * Ci, Rp = (R + MR - 1) / MR * MR;
-  return 4 * (chunk_pixels(R) * Rp + MR + 8 + MR + 1) + 64;
+  const int im2col = chunk_pixels(R) * Rp, tiny = TINY_IMAGES * (Ci + 4 + Co + 8);
+  return 4 * ((im2col > tiny ? im2col : tiny) + MR + 8 + MR + 1) + 64;
 }
 
 /*
  * dw = conv2d_backprop_filter(x, dy); Co % 8 == 0. For each chunk of output pixels, the im2col
  * rows A[p][t*Ci + ci] (zero where the tap reads padding; R padded to a multiple of MR with
- * zeros) are built in scratch, then dw[r][co] += sum_p A[p][r] * dy[p][co].
+ * zeros) are built in scratch, then dw[r][co] += sum_p A[p][r] * dy[p][co]. Only the 8-column
+ * blocks [nb0, nb1) of dw are computed (threads split dw by columns, so that every element is
+ * summed in the same order whatever the thread count).
  */
 EXPORT("conv_bwd_filter")
 void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int OH, int OW, int Co,
-                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
-  const int T = KH * KW, R = T * Ci, Rp = (R + MR - 1) / MR * MR, NB = Co / 8, P = N * OH * OW, PC = chunk_pixels(R);
+                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch, int nb0, int nb1) {
+  const int T = KH * KW, R = T * Ci, Rp = (R + MR - 1) / MR * MR, P = N * OH * OW, PC = chunk_pixels(R);
   float *A = (float *)(((unsigned)scratch + 15) & ~15u);
-  const float **rows = (const float **)(A + PC * Rp);
+  const int tinyFloats = TINY_IMAGES * (Ci + 4 + Co + 8);
+  const float **rows = (const float **)(A + (PC * Rp > tinyFloats ? PC * Rp : tinyFloats));
   const float **bptr = rows + MR;
   float **outs = (float **)(bptr + 1);
   float *dummy = (float *)(outs + MR);
-  for (int i = 0; i < R * Co; i++) dw[i] = 0.f;
+  for (int r = 0; r < R; r++)
+    for (int c = nb0 * 8; c < nb1 * 8; c++) dw[r * Co + c] = 0.f;
+  if (OH * OW <= TINY && Ci % MR == 0) {
+    /* Tiny maps: per chunk of images, output position q and live tap t,
+     * dw[t] += X^T . D with X = x[images, tap input position, :] and D = dy[images, q, :], both
+     * first copied to rows of a padded stride (an image's stride in x or dy is often a multiple
+     * of 4 KB, which would put every row of a tile in the same cache set). */
+    const int XS = Ci + 4, DS = Co + 8;
+    float *X = A, *D = A + TINY_IMAGES * XS;
+    for (int n0 = 0; n0 < N; n0 += TINY_IMAGES) {
+      const int nc = N - n0 < TINY_IMAGES ? N - n0 : TINY_IMAGES;
+      for (int q = 0; q < OH * OW; q++) {
+        const int oh = q / OW, ow = q - oh * OW;
+        for (int i = 0; i < nc; i++) {
+          const float *src = dy + ((n0 + i) * OH * OW + q) * Co;
+          for (int c = nb0 * 8; c < nb1 * 8; c++) D[i * DS + c] = src[c];
+        }
+        for (int kh = 0; kh < KH; kh++) {
+          const int ih = oh * sh + kh - pt;
+          if (ih < 0 || ih >= H) continue;
+          for (int kw = 0; kw < KW; kw++) {
+            const int iw = ow * sw + kw - pl;
+            if (iw < 0 || iw >= W) continue;
+            const int t = kh * KW + kw;
+            for (int i = 0; i < nc; i++) {
+              const float *src = x + (((n0 + i) * H + ih) * W + iw) * Ci;
+              for (int c = 0; c < Ci; c++) X[i * XS + c] = src[c];
+            }
+            for (int ci0 = 0; ci0 < Ci; ci0 += MR) {
+              for (int r = 0; r < MR; r++) rows[r] = X + ci0 + r;
+              for (int nb = nb0; nb < nb1; nb++) {
+                bptr[0] = D + nb * 8;
+                for (int r = 0; r < MR; r++) outs[r] = dw + (t * Ci + ci0 + r) * Co + nb * 8;
+                micro(1, rows, bptr, nc, XS, DS, outs, 1);
+              }
+            }
+          }
+        }
+      }
+    }
+    return;
+  }
   for (int p0 = 0; p0 < P; p0 += PC) {
     const int pc = P - p0 < PC ? P - p0 : PC;
     for (int pi = 0; pi < pc; pi++) {
@@ -276,7 +389,7 @@ void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, i
     const float *dy0 = dy + p0 * Co;
     for (int r0 = 0; r0 < Rp; r0 += MR) {
       for (int r = 0; r < MR; r++) rows[r] = A + r0 + r;
-      for (int nb = 0; nb < NB; nb++) {
+      for (int nb = nb0; nb < nb1; nb++) {
         bptr[0] = dy0 + nb * 8;
         for (int r = 0; r < MR; r++) outs[r] = r0 + r < R ? dw + (r0 + r) * Co + nb * 8 : dummy;
         micro(1, rows, bptr, pc, Rp, Co, outs, 1);

@@ -1,0 +1,140 @@
+/**
+ * Threads for the compiled conv kernels (./wasm-conv.ts) under Node.
+ *
+ * tfjs-backend-wasm runs its single-threaded build under Node (its threaded build needs worker
+ * script paths Node does not give it), so its heap is a plain, unshared WebAssembly.Memory that
+ * no other thread can see. The pool keeps `threads - 1` worker_threads, each running the
+ * shared-memory build of the same conv module on a SharedArrayBuffer heap of the pool's own. A
+ * conv is split in `threads` parts: the calling thread computes part 0 in the backend's heap
+ * while each worker computes its part on copies of the inputs it needs, then the results are
+ * copied back. The forward conv and the input gradient are split by images; the filter gradient
+ * by 8-column blocks of dw, so every output element is computed by the same code in the same
+ * order as with one thread: results are bit-identical whatever the thread count (tested).
+ *
+ * Workers are unref'd (they never keep the process alive) and wait on Atomics, so an idle pool
+ * costs nothing. SPIKEPROBE_THREADS=n sets the thread count (default: the cores Node reports, at
+ * most 4); 1 turns the pool off.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { InputError } from '../util/errors.js';
+
+/** The worker's whole program (CommonJS, eval'd: no file path to resolve from dist/ or src/). */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
+const c = new Int32Array(workerData.ctrl);
+const ops = [k.conv_fwd, k.conv_bwd_input, k.conv_bwd_filter];
+let seen = 0;
+for (;;) {
+  Atomics.wait(c, 0, seen);
+  seen = Atomics.load(c, 0);
+  if (seen < 0) break;
+  try {
+    ops[c[2]](...Array.from(c.subarray(8, 8 + c[3])));
+    c[4] = 0;
+  } catch (e) {
+    c[4] = 1;
+  }
+  Atomics.store(c, 1, seen);
+  Atomics.notify(c, 1);
+}
+`;
+
+export const OP_FWD = 0;
+export const OP_BWD_INPUT = 1;
+export const OP_BWD_FILTER = 2;
+
+const CTRL_INTS = 32;
+const PAGE = 65536;
+
+interface Slot {
+  worker: Worker;
+  ctrl: Int32Array;
+  seq: number;
+}
+
+export class ConvPool {
+  readonly threads: number;
+  readonly memory: WebAssembly.Memory;
+  private readonly slots: Slot[];
+
+  constructor(threads: number, module: WebAssembly.Module, relaxed: boolean) {
+    this.threads = threads;
+    this.memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
+    this.slots = [];
+    for (let i = 1; i < threads; i++) {
+      const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_INTS * 4));
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxed } });
+      worker.unref();
+      this.slots.push({ worker, ctrl, seq: 0 });
+    }
+  }
+
+  /** Make the shared heap at least `bytes` long. */
+  reserve(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+  }
+
+  /** The shared heap as floats (a fresh view: the heap may have grown). */
+  f32(): Float32Array {
+    return new Float32Array(this.memory.buffer);
+  }
+
+  /** Start `op` with integer `args` on worker `i` (0-based: thread i + 1). */
+  post(i: number, op: number, args: number[]): void {
+    const s = this.slots[i]!;
+    if (args.length > CTRL_INTS - 8) throw new Error('conv-pool: too many arguments');
+    s.ctrl[2] = op;
+    s.ctrl[3] = args.length;
+    s.ctrl.set(args, 8);
+    s.seq++;
+    Atomics.store(s.ctrl, 0, s.seq);
+    Atomics.notify(s.ctrl, 0);
+  }
+
+  /** Wait for worker `i`'s job to end; throws if it failed. */
+  wait(i: number): void {
+    const s = this.slots[i]!;
+    for (;;) {
+      const done = Atomics.load(s.ctrl, 1);
+      if (done === s.seq) break;
+      Atomics.wait(s.ctrl, 1, done, 1000);
+    }
+    if (s.ctrl[4] !== 0) throw new Error('conv-pool: a worker failed');
+  }
+
+  close(): void {
+    for (const s of this.slots) {
+      Atomics.store(s.ctrl, 0, -1);
+      Atomics.notify(s.ctrl, 0);
+      void s.worker.terminate();
+    }
+    this.slots.length = 0;
+  }
+}
+
+/** Threads wanted: SPIKEPROBE_THREADS, else the cores Node reports (at most 4). */
+export function wantedThreads(): number {
+  const env = process.env.SPIKEPROBE_THREADS;
+  if (env !== undefined && env.trim() !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new InputError(`must be an integer from 1 to 64, got '${env}'`, undefined, 'SPIKEPROBE_THREADS');
+    return n;
+  }
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** Split [0, n) into `parts` contiguous ranges as even as possible (earlier ones no shorter). */
+export function splitRange(n: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  let a = 0;
+  for (let i = 0; i < parts; i++) {
+    const len = Math.floor(n / parts) + (i < n % parts ? 1 : 0);
+    out.push([a, a + len]);
+    a += len;
+  }
+  return out;
+}
