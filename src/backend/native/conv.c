@@ -76,8 +76,8 @@ static inline __attribute__((always_inline)) void micro(int nT, const float *con
 /* Bytes of scratch conv_fwd / conv_bwd_input need (the caller allocates them). */
 EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
   /* packed weights + row pointers (MR*T) + B pointers (T) + MR output pointers + 8-float dummy row
-   * + zero row + tap list (T) */
-  return 4 * (T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + T) + 64;
+   * + zero row + tap list (3*T) + MR output base pointers */
+  return 4 * (T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + 3 * T + MR) + 64;
 }
 
 /* Groups of 8-column blocks sized so that a group's packed weights stay near 128 KB (L2). */
@@ -139,20 +139,26 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
   }
   for (int g0 = 0; g0 < NB; g0 += G) {
     const int g1 = g0 + G < NB ? g0 + G : NB;
+    int n = 0, oh = 0, ow = 0; /* the next tile's first pixel, stepped along without divisions */
     for (int p0 = 0; p0 < P; p0 += MR) {
       for (int r = 0; r < MR; r++) {
-        const int p = p0 + r;
-        if (p >= P) {
+        if (p0 + r >= P) {
           for (int t = 0; t < T; t++) rows[MR * t + r] = zero;
           continue;
         }
-        const int n = p / (OH * OW), q = p - n * (OH * OW), oh = q / OW, ow = q - oh * OW;
         for (int kh = 0; kh < KH; kh++) {
           const int ih = oh * sh + kh - pt;
           for (int kw = 0; kw < KW; kw++) {
             const int iw = ow * sw + kw - pl;
             rows[MR * (kh * KW + kw) + r] =
                 (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((n * H + ih) * W + iw) * Ci : zero;
+          }
+        }
+        if (++ow == OW) {
+          ow = 0;
+          if (++oh == OH) {
+            oh = 0;
+            n++;
           }
         }
       }
@@ -218,15 +224,23 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
     }
     return;
   }
+  /* Tap list of a phase: tap index and the dy row/col offsets (oh = i + dh, ow = j + dw). */
+  int *tl = (int *)(zero + Ci + Co + 8);
+  float **obase = (float **)(tl + 3 * T);
   for (int ph = 0; ph < sh && ph < H; ph++) {
     for (int pw = 0; pw < sw && pw < W; pw++) {
       const int PH = (H - ph + sh - 1) / sh, PW = (W - pw + sw - 1) / sw, P = N * PH * PW;
-      /* Taps of this phase. */
+      /* Taps of this phase: (ph + pt - kh) and (pw + pl - kw) divisible by the strides. */
       int nT = 0;
       for (int kh = 0; kh < KH; kh++) {
-        if (((ph + pt - kh) % sh + sh) % sh) continue;
+        const int a = ph + pt - kh;
+        if (((a % sh) + sh) % sh) continue;
         for (int kw = 0; kw < KW; kw++) {
-          if (((pw + pl - kw) % sw + sw) % sw) continue;
+          const int b = pw + pl - kw;
+          if (((b % sw) + sw) % sw) continue;
+          tl[3 * nT] = kh * KW + kw;
+          tl[3 * nT + 1] = a >= 0 ? a / sh : -((-a) / sh); /* exact division */
+          tl[3 * nT + 2] = b >= 0 ? b / sw : -((-b) / sw);
           nT++;
         }
       }
@@ -241,47 +255,35 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
       }
       for (int g0 = 0; g0 < NB; g0 += G) {
         const int g1 = g0 + G < NB ? g0 + G : NB;
+        /* (n, i, j) of the tile's first pixel, stepped along without divisions. */
+        int n = 0, i = 0, j = 0;
         for (int p0 = 0; p0 < P; p0 += MR) {
+          int rn = n, ri = i, rj = j;
           for (int r = 0; r < MR; r++) {
-            const int p = p0 + r;
-            int ti = 0;
-            if (p >= P) {
+            if (p0 + r >= P) {
               for (int t = 0; t < nT; t++) rows[MR * t + r] = zero;
+              obase[r] = 0;
               continue;
             }
-            const int n = p / (PH * PW), q = p - n * (PH * PW), i = q / PW, j = q - i * PW;
-            const int ih = ph + i * sh, iw = pw + j * sw;
-            for (int kh = 0; kh < KH; kh++) {
-              const int a = ih + pt - kh;
-              if ((a % sh + sh) % sh) continue;
-              const int oh = a / sh; /* exact when a >= 0 */
-              for (int kw = 0; kw < KW; kw++) {
-                const int b = iw + pl - kw;
-                if ((b % sw + sw) % sw) continue;
-                const int ow = b / sw;
-                rows[MR * ti + r] = (a >= 0 && oh < OH && b >= 0 && ow < OW) ? dy + ((n * OH + oh) * OW + ow) * Co : zero;
-                ti++;
+            for (int t = 0; t < nT; t++) {
+              const int oh = ri + tl[3 * t + 1], ow = rj + tl[3 * t + 2];
+              rows[MR * t + r] = (oh >= 0 && oh < OH && ow >= 0 && ow < OW) ? dy + ((rn * OH + oh) * OW + ow) * Co : zero;
+            }
+            obase[r] = dx + ((rn * H + ph + ri * sh) * W + pw + rj * sw) * Ci;
+            if (++rj == PW) {
+              rj = 0;
+              if (++ri == PH) {
+                ri = 0;
+                rn++;
               }
             }
           }
+          n = rn;
+          i = ri;
+          j = rj;
           for (int nb = g0; nb < g1; nb++) {
-            int ti = 0;
-            for (int kh = 0; kh < KH; kh++) {
-              if (((ph + pt - kh) % sh + sh) % sh) continue;
-              for (int kw = 0; kw < KW; kw++) {
-                if (((pw + pl - kw) % sw + sw) % sw) continue;
-                bptr[ti++] = Bp + (nb * T + kh * KW + kw) * Co * 8;
-              }
-            }
-            for (int r = 0; r < MR; r++) {
-              const int p = p0 + r;
-              if (p >= P) {
-                outs[r] = dummy;
-                continue;
-              }
-              const int n = p / (PH * PW), q = p - n * (PH * PW), i = q / PW, j = q - i * PW;
-              outs[r] = dx + ((n * H + ph + i * sh) * W + pw + j * sw) * Ci + nb * 8;
-            }
+            for (int t = 0; t < nT; t++) bptr[t] = Bp + (nb * T + tl[3 * t]) * Co * 8;
+            for (int r = 0; r < MR; r++) outs[r] = obase[r] ? obase[r] + nb * 8 : dummy;
             micro(nT, rows, bptr, Co, 1, 8, outs, 0);
           }
         }
