@@ -47,6 +47,7 @@ export const OP_BWD_INPUT = 1;
 export const OP_BWD_FILTER = 2;
 
 const CTRL_INTS = 32;
+const WAIT_LIMIT_MS = 120_000;
 const PAGE = 65536;
 
 interface Slot {
@@ -95,12 +96,18 @@ export class ConvPool {
     Atomics.notify(s.ctrl, 0);
   }
 
-  /** Wait for worker `i`'s job to end; throws if it failed. */
+  /**
+   * Wait for worker `i`'s job to end; throws if it failed, or if it has not answered for
+   * WAIT_LIMIT_MS (a worker that died cannot say so: its exit event needs the event loop this
+   * synchronous wait is blocking).
+   */
   wait(i: number): void {
     const s = this.slots[i]!;
+    const start = Date.now();
     for (;;) {
       const done = Atomics.load(s.ctrl, 1);
       if (done === s.seq) break;
+      if (Date.now() - start > WAIT_LIMIT_MS) throw new Error(`conv-pool: worker ${i + 1} did not answer in ${WAIT_LIMIT_MS / 1000} s`);
       Atomics.wait(s.ctrl, 1, done, 1000);
     }
     if (s.ctrl[4] !== 0) throw new Error('conv-pool: a worker failed');

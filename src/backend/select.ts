@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../util/errors.js';
+import { wantedThreads } from './conv-pool.js';
 
 /**
  * Picks the best loadable tfjs backend at run time: tfjs-node-gpu, then tfjs-node (both optional
@@ -61,6 +62,7 @@ export function parseBackendChoice(v: string | undefined, field = '--backend'): 
 export async function selectBackend(choice?: string): Promise<BackendInfo> {
   const fromEnv = choice === undefined && process.env.SPIKEPROBE_BACKEND !== undefined;
   const c = parseBackendChoice(choice ?? process.env.SPIKEPROBE_BACKEND, fromEnv ? 'SPIKEPROBE_BACKEND' : '--backend');
+  wantedThreads(); // a bad SPIKEPROBE_THREADS is an input error now, not a failed kernel later
   if (current && (c === 'auto' || choiceMatches(c, current))) return current;
   const order: BackendChoice[] = c === 'auto' ? ['node-gpu', 'node', 'wasm', 'cpu'] : [c];
   const skipped: BackendInfo['skipped'] = [];

@@ -15,7 +15,15 @@ program
       'decay (cross-entropy + center loss, Wen et al. ECCV 2016), trained faithfully to PyTorch in TensorFlow.js.',
   )
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .addHelpText(
+    'after',
+    '\nEnvironment:\n' +
+      '  SPIKEPROBE_BACKEND   default for --backend (auto: tfjs-node-gpu, tfjs-node, wasm, cpu)\n' +
+      '  SPIKEPROBE_THREADS   threads for the wasm conv kernels (default: cores, at most 4; 1: no pool);\n' +
+      '                       results are bit-identical for any count\n' +
+      '  SPIKEPROBE_WASM_FMA  0: wasm conv kernels without fused multiply-add (other rounding)',
+  );
 
 program
   .command('train')
