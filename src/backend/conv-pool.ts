@@ -32,7 +32,7 @@ for (;;) {
   seen = Atomics.load(c, 0);
   if (seen < 0) break;
   try {
-    ops[c[2]](...Array.from(c.subarray(8, 8 + c[3])));
+    for (let i = 0, at = 8; i < c[5]; i++, at += c[3]) ops[c[2]](...Array.from(c.subarray(at, at + c[3])));
     c[4] = 0;
   } catch (e) {
     c[4] = 1;
@@ -46,7 +46,7 @@ export const OP_FWD = 0;
 export const OP_BWD_INPUT = 1;
 export const OP_BWD_FILTER = 2;
 
-const CTRL_INTS = 32;
+const CTRL_INTS = 8 + 8 * 24;
 const WAIT_LIMIT_MS = 120_000;
 const PAGE = 65536;
 
@@ -84,13 +84,18 @@ export class ConvPool {
     return new Float32Array(this.memory.buffer);
   }
 
-  /** Start `op` with integer `args` on worker `i` (0-based: thread i + 1). */
-  post(i: number, op: number, args: number[]): void {
+  /**
+   * Start `op` on worker `i` (0-based: thread i + 1), once per entry of `calls` (integer
+   * arguments, all of one length), one after the other.
+   */
+  post(i: number, op: number, ...calls: number[][]): void {
     const s = this.slots[i]!;
-    if (args.length > CTRL_INTS - 8) throw new Error('conv-pool: too many arguments');
+    const n = calls[0]?.length ?? 0;
+    if (calls.some((a) => a.length !== n) || 8 + n * calls.length > CTRL_INTS) throw new Error('conv-pool: bad job');
     s.ctrl[2] = op;
-    s.ctrl[3] = args.length;
-    s.ctrl.set(args, 8);
+    s.ctrl[3] = n;
+    s.ctrl[5] = calls.length;
+    calls.forEach((a, j) => s.ctrl.set(a, 8 + j * n));
     s.seq++;
     Atomics.store(s.ctrl, 0, s.seq);
     Atomics.notify(s.ctrl, 0);

@@ -199,49 +199,101 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
   });
 }
 
-/** Filter gradient split by 8-column blocks of dw over the pool (x and dy copied once). */
-function filterSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleLike }, x: tf.TensorInfo, dy: tf.TensorInfo,
-  out: tf.TensorInfo, g: Geometry): boolean {
-  const p = convPool();
-  const [N, , , Ci, OH, OW, Co, KH, KW] = g;
-  const NB = Co / 8;
-  if (!p || NB < 2 || N * OH * OW * Co * KH * KW * Ci < MIN_PARALLEL_MACS) return false;
-  const parts = splitRange(NB, p.threads).filter(([b0, b1]) => b1 > b0);
-  const R = KH * KW * Ci;
+/**
+ * The filter gradient is always the ordered sum of DW_PARTS partial gradients over contiguous
+ * image ranges, dw = ((p0 + p1) + p2) + p3, whatever the thread count: threads take whole parts
+ * (and copy only their images), and the sum is the same float32 additions in the same order, so
+ * results are bit-identical for 1..DW_PARTS threads.
+ */
+const DW_PARTS = 4;
+
+const isF32 = (...infos: tf.TensorInfo[]) => infos.every((i) => i.dtype === 'float32');
+
+function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleLike }, x: tf.TensorInfo, dy: tf.TensorInfo,
+  out: tf.TensorInfo, g: Geometry): void {
+  const [N, H, W, Ci, OH, OW, Co, KH, KW] = g;
+  const rest = g.slice(1) as number[];
+  const RC = KH * KW * Ci * Co;
+  const xPer = H * W * Ci;
+  const dyPer = OH * OW * Co;
   const scratchBytes = ko.k.filter_scratch(KH * KW, Ci, Co);
-  const scr = align4(Math.ceil(scratchBytes / 4) + 4);
-  const xSize = tf.util.sizeFromShape(x.shape);
-  const dySize = tf.util.sizeFromShape(dy.shape);
-  const xo = 16;
-  const dyo = xo + align4(xSize);
-  let cur = dyo + align4(dySize);
-  const layout: { o: number; s: number }[] = [];
-  for (let j = 1; j < parts.length; j++) {
-    layout.push({ o: cur, s: cur + align4(R * Co) });
-    cur += align4(R * Co) + scr;
+  const parts = splitRange(N, Math.min(DW_PARTS, N));
+  if (parts.length === 1) {
+    withScratch(ko.mod, scratchBytes, (s) => ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, 0, Co / 8));
+    return;
   }
-  p.reserve(cur * 4);
-  splitCalls++;
-  return withScratch(ko.mod, scratchBytes, (s) => {
-    const heap = p.f32();
-    heap.set(backend.typedArrayFromHeap(x) as Float32Array, xo);
-    heap.set(backend.typedArrayFromHeap(dy) as Float32Array, dyo);
-    for (let j = 1; j < parts.length; j++) {
-      const l = layout[j - 1]!;
-      p.post(j - 1, OP_BWD_FILTER, [4 * xo, 4 * dyo, 4 * l.o, ...g, 4 * l.s, parts[j]![0], parts[j]![1]]);
+  const p = convPool();
+  const big = N * OH * OW * Co * KH * KW * Ci >= MIN_PARALLEL_MACS;
+  // Parts per thread: thread 0 (this one) takes the first group, workers the others.
+  const groups = splitRange(parts.length, p && big ? Math.min(p.threads, parts.length) : 1);
+  const scr = align4(Math.ceil(scratchBytes / 4) + 4);
+  // Worker j: [x of its images | dy of its images | its partials | scratch] in the shared heap.
+  const layout: { x: number; dy: number; o: number; s: number; n0: number; n1: number }[] = [];
+  let cur = 16;
+  for (let j = 1; j < groups.length; j++) {
+    const [q0, q1] = groups[j]!;
+    const n0 = parts[q0]![0];
+    const n1 = parts[q1 - 1]![1];
+    const l = { x: cur, dy: cur + align4((n1 - n0) * xPer), o: 0, s: 0, n0, n1 };
+    l.o = l.dy + align4((n1 - n0) * dyPer);
+    l.s = l.o + (q1 - q0) * align4(RC);
+    cur = l.s + scr;
+    layout.push(l);
+  }
+  if (p && groups.length > 1) {
+    p.reserve(cur * 4);
+    splitCalls++;
+  }
+  // This thread's partials (all but its first part, which goes straight into `out`) + scratch.
+  const [m0, m1] = groups[0]!;
+  const ownBytes = (m1 - m0 - 1) * align4(RC) * 4;
+  withScratch(ko.mod, ownBytes + scr * 4, (base) => {
+    if (p && groups.length > 1) {
+      const heap = p.f32();
+      const xv = backend.typedArrayFromHeap(x) as Float32Array;
+      const dyv = backend.typedArrayFromHeap(dy) as Float32Array;
+      for (let j = 1; j < groups.length; j++) {
+        const l = layout[j - 1]!;
+        const [q0, q1] = groups[j]!;
+        heap.set(xv.subarray(l.n0 * xPer, l.n1 * xPer), l.x);
+        heap.set(dyv.subarray(l.n0 * dyPer, l.n1 * dyPer), l.dy);
+        const calls: number[][] = [];
+        for (let q = q0; q < q1; q++) {
+          const [a, b] = parts[q]!;
+          calls.push([4 * (l.x + (a - l.n0) * xPer), 4 * (l.dy + (a - l.n0) * dyPer), 4 * (l.o + (q - q0) * align4(RC)),
+            b - a, ...rest, 4 * l.s, 0, Co / 8]);
+        }
+        p.post(j - 1, OP_BWD_FILTER, ...calls);
+      }
     }
-    ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, parts[0]![0], parts[0]![1]);
+    const s = base + ownBytes;
+    const xa = addr(backend, x);
+    const dya = addr(backend, dy);
+    for (let q = m0; q < m1; q++) {
+      const [a, b] = parts[q]!;
+      const dst = q === m0 ? addr(backend, out) : base + (q - m0 - 1) * align4(RC) * 4;
+      ko.k.conv_bwd_filter(xa + 4 * a * xPer, dya + 4 * a * dyPer, dst, b - a, ...(rest as [number, number, number, number, number, number, number, number, number, number, number, number]), s, 0, Co / 8);
+    }
+    // dw = ((p0 + p1) + p2) + ...: float32 adds in part order.
+    const heapF = new Float32Array(ko.mod.asm!.memory!.buffer);
     const ov = backend.typedArrayFromHeap(out) as Float32Array;
-    for (let j = 1; j < parts.length; j++) {
-      p.wait(j - 1);
-      const l = layout[j - 1]!;
-      const [c0, c1] = [parts[j]![0] * 8, parts[j]![1] * 8];
-      for (let r = 0; r < R; r++) ov.set(heap.subarray(l.o + r * Co + c0, l.o + r * Co + c1), r * Co + c0);
+    for (let q = m0 + 1; q < m1; q++) {
+      const off = (base >>> 2) + (q - m0 - 1) * align4(RC);
+      const pv = heapF.subarray(off, off + RC);
+      for (let i = 0; i < RC; i++) ov[i] = ov[i]! + pv[i]!;
     }
-    return true;
+    for (let j = 1; j < groups.length; j++) {
+      p!.wait(j - 1);
+      const l = layout[j - 1]!;
+      const heap = p!.f32();
+      const [q0, q1] = groups[j]!;
+      for (let q = q0; q < q1; q++) {
+        const pv = heap.subarray(l.o + (q - q0) * align4(RC), l.o + (q - q0) * align4(RC) + RC);
+        for (let i = 0; i < RC; i++) ov[i] = ov[i]! + pv[i]!;
+      }
+    }
   });
 }
-const isF32 = (...infos: tf.TensorInfo[]) => infos.every((i) => i.dtype === 'float32');
 
 /**
  * conv2d forward (NHWC, dilation 1, Co % 8 == 0); null where it does not apply. `info` is the
@@ -308,9 +360,7 @@ export function fastConv2DBackpropFilter(backend: BackendWasm, x: tf.TensorInfo,
     return out;
   }
   const g: Geometry = [N, H, W, Ci, OH, OW, Co, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
-  if (filterSplit(backend, ko, x, dy, out, g)) return out;
-  withScratch(ko.mod, ko.k.filter_scratch(KH * KW, Ci, Co), (s) =>
-    ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, 0, Co / 8));
+  filterParts(backend, ko, x, dy, out, g);
   return out;
 }
 
