@@ -36,6 +36,7 @@ export interface ConvExports {
   conv_fwd(x: number, w: number, y: number, ...rest: [...Geometry, number]): void;
   conv_bwd_input(dy: number, w: number, dx: number, ...rest: [...Geometry, number]): void;
   conv_bwd_filter(x: number, dy: number, dw: number, ...rest: [...Geometry, number, number, number]): void;
+  add_into(dst: number, src: number, n: number): void;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -244,9 +245,10 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
     p.reserve(cur * 4);
     splitCalls++;
   }
-  // This thread's partials (all but its first part, which goes straight into `out`) + scratch.
+  // Partials 1.. (part 0 goes straight into `out`; workers' are copied here) + scratch.
   const [m0, m1] = groups[0]!;
-  const ownBytes = (m1 - m0 - 1) * align4(RC) * 4;
+  const slot = (q: number) => (q - 1) * align4(RC) * 4; // byte offset of partial q >= 1
+  const ownBytes = (parts.length - 1) * align4(RC) * 4;
   withScratch(ko.mod, ownBytes + scr * 4, (base) => {
     if (p && groups.length > 1) {
       const heap = p.f32();
@@ -271,27 +273,19 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
     const dya = addr(backend, dy);
     for (let q = m0; q < m1; q++) {
       const [a, b] = parts[q]!;
-      const dst = q === m0 ? addr(backend, out) : base + (q - m0 - 1) * align4(RC) * 4;
+      const dst = q === 0 ? addr(backend, out) : base + slot(q);
       ko.k.conv_bwd_filter(xa + 4 * a * xPer, dya + 4 * a * dyPer, dst, b - a, ...(rest as [number, number, number, number, number, number, number, number, number, number, number, number]), s, 0, Co / 8);
-    }
-    // dw = ((p0 + p1) + p2) + ...: float32 adds in part order.
-    const heapF = new Float32Array(ko.mod.asm!.memory!.buffer);
-    const ov = backend.typedArrayFromHeap(out) as Float32Array;
-    for (let q = m0 + 1; q < m1; q++) {
-      const off = (base >>> 2) + (q - m0 - 1) * align4(RC);
-      const pv = heapF.subarray(off, off + RC);
-      for (let i = 0; i < RC; i++) ov[i] = ov[i]! + pv[i]!;
     }
     for (let j = 1; j < groups.length; j++) {
       p!.wait(j - 1);
       const l = layout[j - 1]!;
-      const heap = p!.f32();
       const [q0, q1] = groups[j]!;
-      for (let q = q0; q < q1; q++) {
-        const pv = heap.subarray(l.o + (q - q0) * align4(RC), l.o + (q - q0) * align4(RC) + RC);
-        for (let i = 0; i < RC; i++) ov[i] = ov[i]! + pv[i]!;
-      }
+      const mine = new Float32Array(ko.mod.asm!.memory!.buffer, base, (parts.length - 1) * align4(RC));
+      mine.set(p!.f32().subarray(l.o, l.o + (q1 - q0) * align4(RC)), slot(q0) / 4);
     }
+    // dw = ((p0 + p1) + p2) + ...: float32 adds in part order.
+    const o = addr(backend, out);
+    for (let q = 1; q < parts.length; q++) ko.k.add_into(o, base + slot(q), RC);
   });
 }
 

@@ -399,3 +399,10 @@ void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, i
     }
   }
 }
+
+/* dst[i] += src[i] for i < n (float32 adds, in order of i: the same result as scalar code). */
+EXPORT("add_into") void add_into(float *dst, const float *src, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
+  for (; i < n; i++) dst[i] += src[i];
+}
