@@ -10,32 +10,7 @@ import { ModelSchema } from '../src/config/schema.js';
 import { createModel, disposeModel, forward, activate, type BnLayer, type Model } from '../src/model/resnet.js';
 import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
 import { simdBn } from '../src/backend/wasm-simd.js';
-import { TEST_BACKENDS, useBackend } from './helpers.js';
-
-function randomValues(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let r = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    r = Math.max(r, Math.abs(b[i]!));
-  }
-  return r === 0 ? d : d / r;
-}
+import { randomValues, relErr, TEST_BACKENDS, useBackend } from './helpers.js';
 
 /** The model's training forward with plain ops: full 3x3/7x7 filters, tf.moments BatchNorm. */
 function referenceForward(m: Model, x: tf.Tensor4D): { features: tf.Tensor2D; logits: tf.Tensor2D } {

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
 import { convFlavor, convKernels, convSplitCalls, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
+import { randomValues, relErr } from './helpers.js';
 import { CONV_SOURCE_SHA256, CONV_WASM_RELAXED, CONV_WASM_SIMD } from '../src/backend/native/conv-wasm.js';
 
 type Shape4 = [number, number, number, number];
@@ -33,28 +34,7 @@ const CASES: Case[] = [
   { name: '3x3 s1 p0, 1 output pixel', x: [3, 3, 3, 8], filter: [3, 3, 8, 8], stride: 1, pad: 0 },
 ];
 
-function randomValues(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return m === 0 ? d : d / m;
-}
 const padOf = (p: number): Pad => [[0, 0], [p, p], [p, p], [0, 0]];
 
 async function use(b: 'cpu' | 'wasm'): Promise<void> {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { randomValues, relErr } from './helpers.js';
 
 type Backend = 'cpu' | 'wasm';
 type Shape4 = [number, number, number, number];
@@ -56,32 +57,7 @@ async function use(backend: Backend): Promise<void> {
   await tf.ready();
 }
 
-/** Deterministic pseudo-random values in [-1, 1). */
-function randomValues(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** max |a - b| / max |b|  (b is the reference). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < b.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
-  }
-  return maxRef === 0 ? maxDiff : maxDiff / maxRef;
-}
 
 const TOL = 1e-4;
 

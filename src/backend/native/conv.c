@@ -80,6 +80,34 @@ EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
   return 4 * (T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + 3 * T + MR) + 64;
 }
 
+/* The scratch of conv_fwd / conv_bwd_input (see fwd_scratch), with the filter packed into it. */
+typedef struct {
+  float *Bp, *dummy, *zero;
+  const float **rows, **bptr;
+  float **outs;
+} Layout;
+
+/*
+ * Lay out `scratch` and pack the filter: Bp[nb][t][k][j] = w[t*Ci*Co + k*sk + (nb*8 + j)*sj] for
+ * nb < NB, k < K; zero the zero row (max(Ci, Co) floats).
+ */
+static inline __attribute__((always_inline)) Layout layout(char *scratch, const float *w, int T, int Ci, int Co, int NB,
+                                                           int K, int sk, int sj) {
+  Layout L;
+  L.Bp = (float *)(((unsigned)scratch + 15) & ~15u);
+  L.rows = (const float **)(L.Bp + T * Ci * Co);
+  L.bptr = L.rows + MR * T;
+  L.outs = (float **)(L.bptr + T);
+  L.dummy = (float *)(L.outs + MR);
+  L.zero = L.dummy + 8;
+  for (int i = 0; i < (Ci > Co ? Ci : Co); i++) L.zero[i] = 0.f;
+  for (int nb = 0; nb < NB; nb++)
+    for (int t = 0; t < T; t++)
+      for (int k = 0; k < K; k++)
+        for (int j = 0; j < 8; j++) L.Bp[((nb * T + t) * K + k) * 8 + j] = w[t * Ci * Co + k * sk + (nb * 8 + j) * sj];
+  return L;
+}
+
 /* Groups of 8-column blocks sized so that a group's packed weights stay near 128 KB (L2). */
 static int group_blocks(int K, int blocks) {
   int g = (128 * 1024) / (K * 8 * 4);
@@ -95,18 +123,11 @@ EXPORT("conv_fwd")
 void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int Ci, int OH, int OW, int Co, int KH,
               int KW, int sh, int sw, int pt, int pl, char *scratch) {
   const int T = KH * KW, NB = Co / 8;
-  float *Bp = (float *)(((unsigned)scratch + 15) & ~15u);
-  const float **rows = (const float **)(Bp + T * Ci * Co);
-  const float **bptr = rows + MR * T;
-  float **outs = (float **)(bptr + T);
-  float *dummy = (float *)(outs + MR);
-  float *zero = dummy + 8;
-  for (int i = 0; i < Ci; i++) zero[i] = 0.f;
-  /* Pack: Bp[nb][t][ci][8] = w[t][ci][nb*8 + j]. */
-  for (int nb = 0; nb < NB; nb++)
-    for (int t = 0; t < T; t++)
-      for (int ci = 0; ci < Ci; ci++)
-        for (int j = 0; j < 8; j++) Bp[((nb * T + t) * Ci + ci) * 8 + j] = w[(t * Ci + ci) * Co + nb * 8 + j];
+  /* Bp[nb][t][ci][8] = w[t][ci][nb*8 + j] */
+  const Layout L = layout(scratch, w, T, Ci, Co, NB, Ci, Co, 1);
+  float *Bp = L.Bp, *dummy = L.dummy, *zero = L.zero;
+  const float **rows = L.rows, **bptr = L.bptr;
+  float **outs = L.outs;
   const int P = N * OH * OW, G = group_blocks(T * Ci, NB);
   if (OH * OW <= TINY) {
     /* Tiny maps: one output position at a time, MR images per tile, live taps only. */
@@ -181,18 +202,11 @@ EXPORT("conv_bwd_input")
 void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, int W, int Ci, int OH, int OW, int Co,
                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
   const int T = KH * KW, NB = Ci / 8;
-  float *Bp = (float *)(((unsigned)scratch + 15) & ~15u);
-  const float **rows = (const float **)(Bp + T * Ci * Co);
-  const float **bptr = rows + MR * T;
-  float **outs = (float **)(bptr + T);
-  float *dummy = (float *)(outs + MR);
-  float *zero = dummy + 8;
-  for (int i = 0; i < Co; i++) zero[i] = 0.f;
-  /* Pack: Bp[nb][t][co][8] = w[t][nb*8 + j][co]. */
-  for (int nb = 0; nb < NB; nb++)
-    for (int t = 0; t < T; t++)
-      for (int co = 0; co < Co; co++)
-        for (int j = 0; j < 8; j++) Bp[((nb * T + t) * Co + co) * 8 + j] = w[(t * Ci + nb * 8 + j) * Co + co];
+  /* Bp[nb][t][co][8] = w[t][nb*8 + j][co] */
+  const Layout L = layout(scratch, w, T, Ci, Co, NB, Co, 1, Co);
+  float *Bp = L.Bp, *dummy = L.dummy, *zero = L.zero;
+  const float **rows = L.rows, **bptr = L.bptr;
+  float **outs = L.outs;
   const int G = group_blocks(T * Co, NB);
   if (H * W <= TINY) {
     /* Tiny maps: one dx position at a time, MR images per tile, live taps only. */
