@@ -135,7 +135,7 @@ describe.each(TEST_BACKENDS)('fast training paths on %s match plain ops on cpu',
 });
 
 describe('wasm replacements', () => {
-  it('MaxPoolGrad matches cpu, ties included (ReLU zeros): same positions, same sums', async () => {
+  it('MaxPoolGrad (compiled, src/backend/native/conv.c) matches cpu, ties included (ReLU zeros): same positions, same sums', async () => {
     const grad = () =>
       tf.tidy(() => {
         const x = tf.relu(tf.tensor4d(randomValues(2 * 9 * 7 * 5, 31), [2, 9, 7, 5]));

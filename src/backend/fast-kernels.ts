@@ -30,6 +30,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { fastMaxPoolGrad } from './wasm-conv.js';
 import { simdBn, type SimdBn } from './wasm-simd.js';
 
 export const BN_STATS = 'SpikeprobeBatchNormStats';
@@ -292,6 +293,8 @@ function wasmMaxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {}; att
   checkFloat('MaxPoolGrad', dy, input);
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
   const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const compiled = fastMaxPoolGrad(args.backend as BackendWasm, dy, input, info);
+  if (compiled) return compiled;
   const { ins, outs, infos } = buffers(args.backend as AnyBackend, [dy, input], [input.shape]);
   const [dyv, xv] = ins as [Float32Array, Float32Array];
   const dx = outs[0]!;

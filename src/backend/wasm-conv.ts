@@ -37,6 +37,8 @@ export interface ConvExports {
   conv_bwd_input(dy: number, w: number, dx: number, ...rest: [...Geometry, number]): void;
   conv_bwd_filter(x: number, dy: number, dw: number, ...rest: [...Geometry, number, number, number]): void;
   add_into(dst: number, src: number, n: number): void;
+  maxpool_grad(dy: number, x: number, dx: number, B: number, H: number, W: number, C: number, OH: number, OW: number,
+    sh: number, sw: number, fh: number, fw: number, top: number, left: number, scratch: number): void;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -355,6 +357,24 @@ export function fastConv2DBackpropFilter(backend: BackendWasm, x: tf.TensorInfo,
   }
   const g: Geometry = [N, H, W, Ci, OH, OW, Co, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
   filterParts(backend, ko, x, dy, out, g);
+  return out;
+}
+
+/**
+ * MaxPoolGrad (NHWC, float32) in the compiled module, same semantics as fast-kernels.ts' loop
+ * (the first maximum of each window in row-major order gets the gradient); null where the module
+ * cannot run.
+ */
+export function fastMaxPoolGrad(backend: BackendWasm, dy: tf.TensorInfo, input: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | null {
+  if (!isF32(dy, input) || input.shape.length !== 4) return null;
+  const ko = kernelsOf(backend);
+  if (!ko) return null;
+  const out = backend.makeOutput(input.shape, 'float32');
+  if (tf.util.sizeFromShape(input.shape) === 0) return out;
+  withScratch(ko.mod, 8 * info.inChannels + 32, (s) =>
+    ko.k.maxpool_grad(addr(backend, dy), addr(backend, input), addr(backend, out), info.batchSize, info.inHeight, info.inWidth,
+      info.inChannels, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.effectiveFilterHeight,
+      info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left, s));
   return out;
 }
 

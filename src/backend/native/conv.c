@@ -420,3 +420,39 @@ EXPORT("add_into") void add_into(float *dst, const float *src, int n) {
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
   for (; i < n; i++) dst[i] += src[i];
 }
+
+/*
+ * MaxPool gradient (NHWC, the ResNet stem's 3x3/2 pool): each output's gradient goes to the first
+ * maximum of its window in row-major scan order ('>' comparisons, as tfjs' cpu kernel). dx is
+ * zeroed first; scratch holds C floats and C ints.
+ */
+EXPORT("maxpool_grad")
+void maxpool_grad(const float *dy, const float *x, float *dx, int B, int H, int W, int C, int OH, int OW, int sh, int sw,
+                  int fh, int fw, int top, int left, char *scratch) {
+  float *best = (float *)(((unsigned)scratch + 15) & ~15u);
+  int *pos = (int *)(best + C);
+  for (int i = 0; i < B * H * W * C; i++) dx[i] = 0.f;
+  const float *o = dy;
+  for (int b = 0; b < B; b++)
+    for (int yr = 0; yr < OH; yr++) {
+      const int r0 = yr * sh - top, rMin = r0 > 0 ? r0 : 0, rMax = r0 + fh < H ? r0 + fh : H;
+      for (int yc = 0; yc < OW; yc++, o += C) {
+        const int c0 = yc * sw - left, cMin = c0 > 0 ? c0 : 0, cMax = c0 + fw < W ? c0 + fw : W;
+        for (int d = 0; d < C; d++) {
+          best[d] = -__builtin_inff();
+          pos[d] = -1;
+        }
+        for (int r = rMin; r < rMax; r++)
+          for (int cc = cMin; cc < cMax; cc++) {
+            const int base = ((b * H + r) * W + cc) * C;
+            for (int d = 0; d < C; d++)
+              if (x[base + d] > best[d]) {
+                best[d] = x[base + d];
+                pos[d] = base + d;
+              }
+          }
+        for (int d = 0; d < C; d++)
+          if (pos[d] >= 0) dx[pos[d]] += o[d];
+      }
+    }
+}
