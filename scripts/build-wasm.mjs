@@ -21,7 +21,7 @@ const CLANG = process.env.CLANG ?? 'clang-16';
 const source = readFileSync(SRC);
 const dir = mkdtempSync(join(tmpdir(), 'spikeprobe-wasm-'));
 const common = ['--target=wasm32', '-O3', '-msimd128', '-fno-builtin', '-nostdlib', '-Wall', '-Werror',
-  '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,-z,stack-size=0', '-Wl,--strip-all', `-fuse-ld=${process.env.WASM_LD ?? 'lld'}`];
+  '-ffp-contract=off', '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,-z,stack-size=0', '-Wl,--strip-all', `-fuse-ld=${process.env.WASM_LD ?? 'lld'}`];
 // The *_shared builds import a shared memory (WebAssembly threads): the conv thread pool's
 // workers run them on a SharedArrayBuffer heap of their own.
 const SHARED = ['-matomics', '-mbulk-memory', '-Wl,--shared-memory', '-Wl,--max-memory=2147483648'];
@@ -42,7 +42,7 @@ for (const [name, flags] of Object.entries(flavors)) {
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (imports.join() !== 'env.memory') throw new Error(`${name}: unexpected imports ${imports}`);
   const exported = WebAssembly.Module.exports(mod).map((e) => e.name).sort().join();
-  if (exported !== 'add_into,conv_bwd_filter,conv_bwd_input,conv_fwd,filter_scratch,flavor,fwd_scratch,maxpool_grad') throw new Error(`${name}: unexpected exports ${exported}`);
+  if (exported !== 'add_into,conv_bwd_filter,conv_bwd_input,conv_fwd,filter_scratch,flavor,fwd_scratch,maxpool_grad,sgd_step') throw new Error(`${name}: unexpected exports ${exported}`);
   out[name] = bytes.toString('base64');
 }
 const sha = createHash('sha256').update(source).digest('hex');

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
-import { convFlavor, convKernels, convSplitCalls, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
+import { TorchSGD } from '../src/train/sgd.js';
+import { convFlavor, convKernels, convSplitCalls, SGD_STEP, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
 import { randomValues, relErr } from './helpers.js';
 import { CONV_SOURCE_SHA256, CONV_WASM_RELAXED, CONV_WASM_SIMD } from '../src/backend/native/conv-wasm.js';
 
@@ -187,5 +188,34 @@ describe('conv thread pool', () => {
     const after = tf.memory() as tf.MemoryInfo & { numBytesInWASM?: number };
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numBytes).toBe(before.numBytes);
+  });
+});
+
+describe('fused SGD step (SpikeprobeSgdStep)', () => {
+  it('gives bit-identical parameters and momentum buffers to the unfused tfjs ops, 3 steps', async () => {
+    await use('wasm');
+    expect(tf.getKernel(SGD_STEP, 'wasm')).toBeDefined();
+    const run = (fused: boolean): Float32Array[] => {
+      const a = tf.tidy(() => tf.variable(tf.tensor(randomValues(1003, 71), [17, 59])));
+      const b = tf.tidy(() => tf.variable(tf.tensor(randomValues(6, 72), [6])));
+      const opt = new TorchSGD([{ name: 'a', v: a }, { name: 'b', v: b, weightDecay: 0 }], { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+      opt.fused = fused;
+      for (let s = 0; s < 3; s++) {
+        const grads = { a: tf.tensor(randomValues(1003, 80 + s), [17, 59]), b: tf.tensor(randomValues(6, 90 + s), [6]) };
+        opt.step(grads);
+        tf.dispose(Object.values(grads));
+        opt.lr *= 0.5;
+      }
+      const out = [a, b, opt.buffers.get('a')!, opt.buffers.get('b')!].map((t) => t.dataSync() as Float32Array);
+      opt.dispose();
+      tf.dispose([a, b]);
+      return out;
+    };
+    const before = tf.memory().numTensors;
+    const fused = run(true);
+    const plain = run(false);
+    expect(tf.memory().numTensors).toBe(before);
+    fused.forEach((v, i) => expect(Buffer.from(v.buffer).equals(Buffer.from(plain[i]!.buffer)), `tensor ${i}`).toBe(true));
+    expect(relErr(fused[0]!, randomValues(1003, 71))).toBeGreaterThan(0); // it moved
   });
 });

@@ -39,6 +39,7 @@ export interface ConvExports {
   add_into(dst: number, src: number, n: number): void;
   maxpool_grad(dy: number, x: number, dx: number, B: number, H: number, W: number, C: number, OH: number, OW: number,
     sh: number, sw: number, fh: number, fw: number, top: number, left: number, scratch: number): void;
+  sgd_step(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, lr: number, m: number, wd: number, first: number): void;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -376,6 +377,28 @@ export function fastMaxPoolGrad(backend: BackendWasm, dy: tf.TensorInfo, input: 
       info.inChannels, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.effectiveFilterHeight,
       info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left, s));
   return out;
+}
+
+/** Name of the fused SGD kernel (registered for 'wasm' where the compiled module runs). */
+export const SGD_STEP = 'SpikeprobeSgdStep';
+
+/**
+ * One torch.optim.SGD step of one parameter (src/train/sgd.ts), fused: inputs p, buf (any tensor
+ * on the first step), g; attrs lr, momentum, weightDecay, first; outputs [p', buf']. Bit-identical
+ * to the unfused tfjs ops (tested).
+ */
+export function sgdStepKernel(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const { p, buf, g } = args.inputs as { p: tf.TensorInfo; buf: tf.TensorInfo; g: tf.TensorInfo };
+  const { lr, momentum, weightDecay, first } = args.attrs as unknown as { lr: number; momentum: number; weightDecay: number; first: boolean };
+  const ko = kernelsOf(backend);
+  if (!ko || !isF32(p, buf, g)) throw new Error(`${SGD_STEP}: needs float32 tensors and the compiled wasm module`);
+  const n = tf.util.sizeFromShape(p.shape);
+  if (tf.util.sizeFromShape(g.shape) !== n || (!first && tf.util.sizeFromShape(buf.shape) !== n)) throw new Error(`${SGD_STEP}: shapes differ`);
+  const pOut = backend.makeOutput(p.shape, 'float32');
+  const bufOut = backend.makeOutput(p.shape, 'float32');
+  if (n > 0) ko.k.sgd_step(addr(backend, p), addr(backend, buf), addr(backend, g), addr(backend, pOut), addr(backend, bufOut), n, lr, momentum, weightDecay, first ? 1 : 0);
+  return [pOut, bufOut];
 }
 
 /** Which build the conv kernels use in this process (null: none, XNNPACK paths only). */

@@ -34,7 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { fastConv2D, fastConv2DBackpropFilter, fastConv2DBackpropInput } from './wasm-conv.js';
+import { convModule, fastConv2D, fastConv2DBackpropFilter, fastConv2DBackpropInput, SGD_STEP, sgdStepKernel } from './wasm-conv.js';
 
 type TensorInfo = tf.TensorInfo;
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
@@ -418,7 +418,8 @@ const OUR_KERNELS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
  * this module provides (the same list on every call).
  */
 export function registerWasmTrainingKernels(): string[] {
-  for (const { name, func } of OUR_KERNELS) {
+  const kernels = convModule() ? [...OUR_KERNELS, { name: SGD_STEP, func: sgdStepKernel as tf.KernelFunc }] : OUR_KERNELS;
+  for (const { name, func } of kernels) {
     const current = tf.getKernel(name, BACKEND);
     if (current !== undefined && current.kernelFunc === func) continue; // already ours
     const config: tf.KernelConfig = { kernelName: name, backendName: BACKEND, kernelFunc: func };
@@ -434,5 +435,5 @@ export function registerWasmTrainingKernels(): string[] {
     }
     tf.registerKernel(config);
   }
-  return OUR_KERNELS.map((k) => k.name);
+  return kernels.map((k) => k.name);
 }

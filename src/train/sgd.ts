@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { SGD_STEP } from '../backend/wasm-conv.js';
 
 /**
  * torch.optim.SGD with momentum and coupled weight decay (dampening 0, no Nesterov):
@@ -19,6 +20,8 @@ export class TorchSGD {
   readonly params: SgdParam[];
   /** Momentum buffers by parameter name; absent until the parameter's first step. */
   readonly buffers = new Map<string, tf.Variable>();
+  /** false: always the unfused tfjs ops (tests compare the two). */
+  fused?: boolean;
 
   constructor(params: SgdParam[], opts: { lr: number; momentum?: number; weightDecay?: number }) {
     this.params = params;
@@ -33,8 +36,19 @@ export class TorchSGD {
     for (const p of this.params) {
       const g = grads[p.name];
       if (!g) continue;
+      const wd = p.weightDecay ?? this.weightDecay;
+      if (this.momentum !== 0 && this.fused !== false && tf.getKernel(SGD_STEP, tf.getBackend()) !== undefined) {
+        // One fused kernel (the compiled wasm module): the same float32 operations as below.
+        const buf = this.buffers.get(p.name);
+        const [np, nb] = tf.engine().runKernel(SGD_STEP, { p: p.v, buf: buf ?? p.v, g },
+          { lr, momentum: this.momentum, weightDecay: wd, first: !buf } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        p.v.assign(np!);
+        if (buf) buf.assign(nb!);
+        else this.buffers.set(p.name, tf.variable(nb!, false, `${p.v.name}.momentum_buffer`));
+        tf.dispose([np!, nb!]);
+        continue;
+      }
       tf.tidy(() => {
-        const wd = p.weightDecay ?? this.weightDecay;
         let d: tf.Tensor = wd !== 0 ? tf.add(g, tf.mul(p.v, wd)) : g;
         if (this.momentum !== 0) {
           const buf = this.buffers.get(p.name);

@@ -456,3 +456,30 @@ void maxpool_grad(const float *dy, const float *x, float *dx, int B, int H, int 
       }
     }
 }
+
+/*
+ * One torch.optim.SGD step for one parameter, as the project's tfjs ops compute it, fused:
+ *   d = g + p * wd (g where wd = 0);  buf' = first ? d : buf * m + d;  p' = p - buf' * lr
+ * (each product and sum rounded to float32 separately: the module is built with
+ * -ffp-contract=off, so the result is bit-identical to the unfused ops).
+ */
+EXPORT("sgd_step")
+void sgd_step(const float *p, const float *buf, const float *g, float *pOut, float *bufOut, int n, float lr, float m,
+              float wd, int first) {
+  int i = 0;
+  const int decay = wd != 0.f; /* without decay d is g itself, as the ops skip the add */
+  const V vlr = wasm_f32x4_splat(lr), vm = wasm_f32x4_splat(m), vwd = wasm_f32x4_splat(wd);
+  for (; i + 4 <= n; i += 4) {
+    const V pv = wasm_v128_load(p + i);
+    const V d = decay ? wasm_f32x4_add(wasm_v128_load(g + i), wasm_f32x4_mul(pv, vwd)) : wasm_v128_load(g + i);
+    const V b = first ? d : wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(buf + i), vm), d);
+    wasm_v128_store(bufOut + i, b);
+    wasm_v128_store(pOut + i, wasm_f32x4_sub(pv, wasm_f32x4_mul(b, vlr)));
+  }
+  for (; i < n; i++) {
+    const float d = decay ? g[i] + p[i] * wd : g[i];
+    const float b = first ? d : buf[i] * m + d;
+    bufOut[i] = b;
+    pOut[i] = p[i] - b * lr;
+  }
+}
