@@ -1,20 +1,23 @@
 /**
- * Convolution kernels for the tfjs 'wasm' backend compiled from ./native/conv.c: forward,
- * input gradient and filter gradient of an NHWC 2-D convolution on one register-blocked GEMM
- * micro-kernel (4 rows x 8 columns) that reads the input through row pointers (no im2col for the
- * forward and the input gradient). Where the engine has relaxed SIMD, it multiplies and adds in one
- * fused instruction (f32x4.relaxed_madd), which XNNPACK's build inside tfjs-backend-wasm cannot
- * use; that, no repacking of dy as a filter, and stride phases for the input gradient make them
- * 1.3-2.3x faster than the XNNPACK-based paths on the ResNets' shapes (`npm run bench:train`).
+ * Kernels for the tfjs 'wasm' backend compiled from ./native/conv.c: forward, input gradient and
+ * filter gradient of an NHWC 2-D convolution on one register-blocked GEMM micro-kernel (4 rows x 8
+ * columns) that reads the input through row pointers (no im2col for the forward and the input
+ * gradient), plus MaxPoolGrad and a fused SGD step. Where the engine has relaxed SIMD, the kernels
+ * multiply and add in one fused instruction (f32x4.relaxed_madd), which XNNPACK's build inside
+ * tfjs-backend-wasm cannot use; that, no repacking of dy as a filter, stride phases for the input
+ * gradient and skipping dead taps on tiny maps make them 1.3-2.3x faster than the XNNPACK-based
+ * paths on the ResNets' shapes. Large convs are split over a thread pool (./conv-pool.ts) so that
+ * results do not depend on the thread count.
  *
  * Node 20's V8 ships relaxed SIMD behind --experimental-wasm-relaxed-simd; it is switched on at
  * run time (v8.setFlagsFromString) before the module compiles. SPIKEPROBE_WASM_FMA=0 keeps the
  * plain-SIMD build (multiply, then add: the rounding of XNNPACK's kernels). Which one ran is
- * part of the backend record (BackendInfo.kernels), since fused and unfused sums round apart.
+ * part of the backend record (BackendInfo.convBuild, the manifest's `kernels`), since fused and
+ * unfused sums round apart.
  *
  * The module imports the backend's own WebAssembly.Memory and works on tensors where they live;
- * its scratch (packed weights, row pointers, im2col chunks) comes from the backend's malloc and is
- * freed before the kernel returns.
+ * its scratch (packed weights, row pointers, im2col chunks, partial sums) comes from the
+ * backend's malloc and is freed before the kernel returns.
  */
 import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';

@@ -1,11 +1,14 @@
 /*
- * spikeprobe conv kernels for the tfjs wasm backend: forward, input gradient and filter gradient
- * of a 2-D convolution in NHWC with explicit padding, on one register-blocked GEMM micro-kernel
- * (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and run slower). Compiled twice by scripts/build-wasm.sh: with
- * relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add where the CPU has one) and with plain
- * SIMD128 (multiply, then add). The module imports the wasm backend's memory and uses no stack,
- * no data segment and no libc: every buffer is a byte offset the caller allocated with the
- * backend's malloc.
+ * spikeprobe's compiled kernels for the tfjs wasm backend (loaded by src/backend/wasm-conv.ts):
+ *  - conv_fwd, conv_bwd_input, conv_bwd_filter: forward, input gradient and filter gradient of a
+ *    2-D convolution in NHWC with explicit padding, on one register-blocked GEMM micro-kernel
+ *    (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and
+ *    run slower, measured);
+ *  - add_into (summing the filter gradient's partials), maxpool_grad, sgd_step (fused SGD).
+ * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
+ * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
+ * memory and for a shared memory (the conv thread pool). The module imports that memory and uses
+ * no stack, no data segment and no libc: every buffer is a byte offset the caller allocated.
  *
  * Shapes: x [N,H,W,Ci], w [KH,KW,Ci,Co], y/dy [N,OH,OW,Co]; T = KH*KW taps.
  */
