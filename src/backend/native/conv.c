@@ -269,11 +269,60 @@ static void conv_wino(const float *x, const float *g, float *y, int N, int H, in
   }
 }
 
+/*
+ * im2col rows of output pixels [p0, p0 + pc): A[pi][t*Ci + ci] = x at tap t of pixel p0 + pi (zero
+ * where the tap reads padding), columns R..Rp zeroed. Pixel coordinates are stepped along
+ * without divisions, and taps of pixels whose window lies inside the map are copied without
+ * bounds checks.
+ */
+static void im2col(const float *x, float *A, int Rp, int p0, int pc, int H, int W, int Ci, int OH, int OW, int KH,
+                   int KW, int sh, int sw, int pt, int pl) {
+  const int R = KH * KW * Ci;
+  int n = p0 / (OH * OW), q = p0 - n * (OH * OW), oh = q / OW, ow = q - oh * OW;
+  for (int pi = 0; pi < pc; pi++) {
+    float *a = A + pi * Rp;
+    const int ih0 = oh * sh - pt, iw0 = ow * sw - pl;
+    if (ih0 >= 0 && ih0 + KH <= H && iw0 >= 0 && iw0 + KW <= W) {
+      const float *src = x + ((n * H + ih0) * W + iw0) * Ci;
+      for (int kh = 0; kh < KH; kh++, src += W * Ci)
+        for (int c = 0; c < KW * Ci; c++) a[kh * KW * Ci + c] = src[c];
+    } else {
+      for (int kh = 0; kh < KH; kh++) {
+        const int ih = ih0 + kh;
+        for (int kw = 0; kw < KW; kw++) {
+          const int iw = iw0 + kw;
+          float *dst = a + (kh * KW + kw) * Ci;
+          if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+            const float *src = x + ((n * H + ih) * W + iw) * Ci;
+            for (int c = 0; c < Ci; c++) dst[c] = src[c];
+          } else {
+            for (int c = 0; c < Ci; c++) dst[c] = 0.f;
+          }
+        }
+      }
+    }
+    for (int c = R; c < Rp; c++) a[c] = 0.f;
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) {
+        oh = 0;
+        n++;
+      }
+    }
+  }
+}
+
+/* Output pixels per im2col chunk of the forward conv for Ci < 4 (the stems). */
+#define STEM_CHUNK 256
+/* Input channels below which the forward conv builds im2col rows (K = KH*KW*Ci per GEMM row)
+ * instead of reading rows through per-tap pointers (K = Ci per tap: too short). */
+#define STEM_CI 4
+
 /* Bytes of scratch conv_fwd / conv_bwd_input need (the caller allocates them). */
 EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
   /* packed weights + row pointers (MR*T) + B pointers (T) + MR output pointers + 8-float dummy row
    * + zero row + tap list (3*T) + MR output base pointers */
-  const int direct = T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + 3 * T + MR;
+  const int direct = T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + 3 * T + MR + (Ci < STEM_CI ? STEM_CHUNK * (T * Ci + 4) : 0);
   /* 3x3 filters may take the Winograd path, forward (Ci -> Co) or input gradient (Co -> Ci). */
   const int a = T == 9 ? wino_floats(Ci, Co) : 0, b = T == 9 ? wino_floats(Co, Ci) : 0;
   const int most = direct > a ? (direct > b ? direct : b) : (a > b ? a : b);
@@ -333,6 +382,29 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
   const float **rows = L.rows, **bptr = L.bptr;
   float **outs = L.outs;
   const int P = N * OH * OW, G = group_blocks(T * Ci, NB);
+  if (Ci < STEM_CI) {
+    /* Stems (Ci = 1 or 3): im2col chunks, K = T*Ci per row. Bp[nb] is then [R][8] already. */
+    const int R = T * Ci, Rp = (R + 3) & ~3;
+    float *A = (float *)(((unsigned)(L.zero + Ci + Co + 8 + 3 * T + MR) + 15) & ~15u);
+    for (int p0 = 0; p0 < P; p0 += STEM_CHUNK) {
+      const int pc = P - p0 < STEM_CHUNK ? P - p0 : STEM_CHUNK, pcr = (pc + MR - 1) / MR * MR;
+      im2col(x, A, Rp, p0, pc, H, W, Ci, OH, OW, KH, KW, sh, sw, pt, pl);
+      for (int pi = pc; pi < pcr; pi++)
+        for (int c = 0; c < Rp; c++) A[pi * Rp + c] = 0.f;
+      for (int nb = 0; nb < NB; nb++)
+        for (int r0 = 0; r0 < pcr; r0 += MR) {
+          if (r0 + MR <= pc) {
+            micro_s(A + r0 * Rp, Rp, Bp + nb * R * 8, R, y + (p0 + r0) * Co + nb * 8, Co);
+          } else { /* last rows: through the dummy row */
+            for (int r = 0; r < MR; r++) outs[r] = r0 + r < pc ? y + (p0 + r0 + r) * Co + nb * 8 : dummy;
+            for (int r = 0; r < MR; r++) rows[r] = A + (r0 + r) * Rp;
+            bptr[0] = Bp + nb * R * 8;
+            micro(1, rows, bptr, R, 1, 8, outs, 0);
+          }
+        }
+    }
+    return;
+  }
   if (OH * OW <= TINY) {
     /* Tiny maps: one output position at a time, MR images per tile, live taps only. */
     int *taps = (int *)(zero + Ci + Co + 8);
@@ -703,24 +775,7 @@ void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, i
   }
   for (int p0 = 0; p0 < P; p0 += PC) {
     const int pc = P - p0 < PC ? P - p0 : PC;
-    for (int pi = 0; pi < pc; pi++) {
-      const int p = p0 + pi, n = p / (OH * OW), q = p - n * (OH * OW), oh = q / OW, ow = q - oh * OW;
-      float *a = A + pi * Rp;
-      for (int kh = 0; kh < KH; kh++) {
-        const int ih = oh * sh + kh - pt;
-        for (int kw = 0; kw < KW; kw++) {
-          const int iw = ow * sw + kw - pl;
-          float *dst = a + (kh * KW + kw) * Ci;
-          if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
-            const float *src = x + ((n * H + ih) * W + iw) * Ci;
-            for (int c = 0; c < Ci; c++) dst[c] = src[c];
-          } else {
-            for (int c = 0; c < Ci; c++) dst[c] = 0.f;
-          }
-        }
-      }
-      for (int c = R; c < Rp; c++) a[c] = 0.f;
-    }
+    im2col(x, A, Rp, p0, pc, H, W, Ci, OH, OW, KH, KW, sh, sw, pt, pl);
     const float *dy0 = dy + p0 * Co;
     for (int r0 = 0; r0 < Rp; r0 += MR) {
       for (int r = 0; r < MR; r++) rows[r] = A + r0 + r;
