@@ -33,6 +33,10 @@ const CASES: Case[] = [
   { name: '7x7 s2 p3 Ci=3 (stem)', x: [2, 13, 13, 3], filter: [7, 7, 3, 8], stride: 2, pad: 3 },
   { name: '3x3 s1 p1 64->64 on 2x2', x: [5, 2, 2, 64], filter: [3, 3, 64, 64], stride: 1, pad: 1 },
   { name: '3x3 s1 p0, 1 output pixel', x: [3, 3, 3, 8], filter: [3, 3, 8, 8], stride: 1, pad: 0 },
+  // Maps over 16 positions take gathered GEMM rows (im2col for the forward, dy rows per stride
+  // phase for dx): stride 2 on even and odd maps, with a chunk boundary inside an image.
+  { name: '3x3 s2 p1 16->32 on 14x14 (gathered rows)', x: [3, 14, 14, 16], filter: [3, 3, 16, 32], stride: 2, pad: 1 },
+  { name: '3x3 s2 p1 8->16 on 13x13, odd (gathered rows)', x: [2, 13, 13, 8], filter: [3, 3, 8, 16], stride: 2, pad: 1 },
   // Winograd F(2x2, 3x3) shapes: an odd map (tiles past the edge) and tiles running over images
   // and over several blocks of the kernel, with a partial last block.
   { name: '3x3 s1 p1 32->32 on 7x7 (Winograd, odd)', x: [3, 7, 7, 32], filter: [3, 3, 32, 32], stride: 1, pad: 1 },
