@@ -39,6 +39,7 @@ const CASES: Case[] = [
   { name: '3x3 s2 p1 8->16 on 13x13, odd (gathered rows)', x: [2, 13, 13, 8], filter: [3, 3, 8, 16], stride: 2, pad: 1 },
   // Winograd F(2x2, 3x3) shapes: an odd map (tiles past the edge) and tiles running over images
   // and over several blocks of the kernel, with a partial last block.
+  { name: '3x3 s1 p1 32->32 on 4x4 (Winograd, 4 tiles per image)', x: [3, 4, 4, 32], filter: [3, 3, 32, 32], stride: 1, pad: 1 },
   { name: '3x3 s1 p1 32->32 on 7x7 (Winograd, odd)', x: [3, 7, 7, 32], filter: [3, 3, 32, 32], stride: 1, pad: 1 },
   { name: '3x3 s1 p1 16->24 on 14x14, batch 6 (Winograd, blocks)', x: [6, 14, 14, 16], filter: [3, 3, 16, 24], stride: 1, pad: 1 },
 ];

@@ -88,6 +88,9 @@ static inline __attribute__((always_inline)) void micro(int nT, const float *con
  * splitting the images over threads gives the same bits.
  */
 #define WINO_MAX_TB 64
+/* Maps of at least this many positions take Winograd (4x4 maps too: 2.3x faster than the
+ * tiny-map loops on ResNet18's 4x4x128 layers, measured); smaller ones the tiny-map loops. */
+#define WINO_MIN 16
 /* Floats between the 16 planes of a V/M block beyond their size: planes a multiple of 4 KB apart
  * would share cache sets (the transforms touch all 16 at once). */
 #define WINO_PAD 32
@@ -122,7 +125,7 @@ static int wino_floats(int Ci, int Co) {
 
 /* Whether conv geometry takes the Winograd path (fwd: Ci % 4, Co % 8; the caller swaps for dx). */
 static int wino_applies(int H, int W, int OH, int OW, int Ci, int Co, int KH, int KW, int sh, int sw, int pt, int pl) {
-  return KH == 3 && KW == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && OH == H && OW == W && H * W > TINY &&
+  return KH == 3 && KW == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && OH == H && OW == W && H * W >= WINO_MIN &&
          Ci % 4 == 0 && Co % 8 == 0;
 }
 
