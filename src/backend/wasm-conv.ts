@@ -118,6 +118,9 @@ export function setConvThreads(threads: number | undefined): void {
 /** Below this many multiply-adds a conv stays on the calling thread (hand-off costs ~0.1 ms). */
 const MIN_PARALLEL_MACS = 8e6;
 
+/** Multiply-adds per float copied to and from a worker below which a forward/dx split does not pay. */
+const MIN_MACS_PER_COPIED_FLOAT = 32;
+
 let splitCalls = 0;
 /** How many convs were split over the pool so far (for tests and benches). */
 export function convSplitCalls(): number {
@@ -166,7 +169,12 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
   const N = g[0];
   if (!p || N < 2) return false;
   const T = g[7] * g[8];
-  if (N * g[4] * g[5] * g[6] * T * g[3] < MIN_PARALLEL_MACS) return false;
+  const macs = N * g[4] * g[5] * g[6] * T * g[3];
+  if (macs < MIN_PARALLEL_MACS) return false;
+  // A worker's images and outputs are copied in and out on this thread; where that is more than
+  // MIN_MACS_PER_COPIED_FLOAT's share of the work (the stems: 1 input channel, 16 outputs), the
+  // split was slower than one thread, measured.
+  if (macs < MIN_MACS_PER_COPIED_FLOAT * (N / 2) * (aPer + oPer)) return false;
   const parts = splitRange(N, p.threads).filter(([n0, n1]) => n1 > n0);
   const bSize = tf.util.sizeFromShape(b.shape);
   const scr = align4(Math.ceil(scratchBytes / 4) + 4);
