@@ -1,15 +1,14 @@
 /**
  * Kernels for the tfjs 'wasm' backend compiled from ./native/conv.c: forward, input gradient and
  * filter gradient of an NHWC 2-D convolution on one register-blocked GEMM micro-kernel (4 rows x 8
- * columns) that reads the input through row pointers (no im2col for the forward and the input
- * gradient), plus MaxPoolGrad and a fused SGD step. Where the engine has relaxed SIMD, the kernels
- * multiply and add in one fused instruction (f32x4.relaxed_madd), which XNNPACK's build inside
- * tfjs-backend-wasm cannot use; that, no repacking of dy as a filter, stride phases for the input
- * gradient and skipping dead taps on tiny maps make them 1.3-2.3x faster than the XNNPACK-based
- * paths on the ResNets' shapes. 3x3 stride-1 'same' convs (most of a ResNet) take Winograd
- * F(2x2, 3x3) for the forward, the input and the filter gradient (2.25x fewer multiplies; max
- * error relative to the largest output ~1e-6 against the cpu backend at batch 128). Large convs are split over a thread pool (./conv-pool.ts) so that
- * results do not depend on the thread count.
+ * columns), plus MaxPoolGrad and a fused SGD step. 3x3 stride-1 'same' convs (most of a ResNet)
+ * take Winograd F(2x2, 3x3) for the forward, the input and the filter gradient (2.25x fewer
+ * multiplies; max error relative to the largest output ~1e-6 against the cpu backend at batch
+ * 128); the others run on gathered rows (im2col chunks; dy rows per stride phase for the input
+ * gradient) or, on maps of at most 16 positions, on the live taps only. Where the engine has
+ * relaxed SIMD, the kernels multiply and add in one fused instruction (f32x4.relaxed_madd), which
+ * XNNPACK's build inside tfjs-backend-wasm cannot use. Large convs are split over a thread pool
+ * (./conv-pool.ts) so that results do not depend on the thread count.
  *
  * Node 20's V8 ships relaxed SIMD behind --experimental-wasm-relaxed-simd; it is switched on at
  * run time (v8.setFlagsFromString) before the module compiles. SPIKEPROBE_WASM_FMA=0 keeps the
@@ -18,8 +17,8 @@
  * unfused sums round apart.
  *
  * The module imports the backend's own WebAssembly.Memory and works on tensors where they live;
- * its scratch (packed weights, row pointers, im2col chunks, partial sums) comes from the
- * backend's malloc and is freed before the kernel returns.
+ * its scratch (packed or transformed weights, row pointers, im2col chunks, Winograd blocks,
+ * partial sums) comes from the backend's malloc and is freed before the kernel returns.
  */
 import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';

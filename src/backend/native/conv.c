@@ -3,9 +3,13 @@
  *  - conv_fwd, conv_bwd_input, conv_bwd_filter: forward, input gradient and filter gradient of a
  *    2-D convolution in NHWC with explicit padding, on one register-blocked GEMM micro-kernel
  *    (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and
- *    run slower, measured). The 3x3, stride-1, pad-1 convs that keep the map size (fwd, dx and
- *    dW) take Winograd F(2x2, 3x3) (conv_wino, conv_wino_filter): 2.25x fewer multiplies, and
- *    2-3x faster than the direct loops on the ResNets' shapes, measured;
+ *    run slower, measured). Which loops feed it:
+ *     - 3x3, stride-1, pad-1 convs that keep the map size, on maps of >= 16 positions (fwd, dx
+ *       and dW): Winograd F(2x2, 3x3) (conv_wino, conv_wino_filter): 2.25x fewer multiplies,
+ *       2-3x faster than the direct loops on the ResNets' shapes, measured;
+ *     - other maps over 16 positions: gathered rows with K = taps x channels contiguous (im2col
+ *       chunks for the forward and dW, dy rows per stride phase for dx);
+ *     - maps of at most 16 positions: position-major loops over live taps only (tiny maps);
  *  - add_into (summing the filter gradient's partials), maxpool_grad, sgd_step (fused SGD).
  * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
  * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
