@@ -131,4 +131,24 @@ describe('a tiny real suite: run, check (both exit codes), shards and merge', ()
     expect(cli(['check', join(cwd, 'merged')], cwd).code).toBe(0);
     expect(cli(['run', join(SUITES, 'smoke.yaml'), '--shard', '3/3'], cwd).code).toBe(2);
   });
+
+  it('--jobs 2 trains the runs in 2 processes into one runs directory, with the numbers of one process', () => {
+    const out = join(cwd, 'jobs2');
+    const r = cli(['run', join(SUITES, 'smoke.yaml'), '--jobs', '2', '--out', out, '--no-report'], cwd);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/4 of 4 runs to train in 2 processes/);
+    expect(r.err).toMatch(/runner 1\/2: .*relu-s1: done/);
+    expect(r.err).toMatch(/runner 2\/2: .*relu-s2: done/);
+    expect(r.out).toMatch(/relu\s+train\s+epoch\s+4/); // the parent analyses once all are in
+    expect(readdirSync(out).sort()).toEqual(['prelu-s1', 'prelu-s2', 'relu-s1', 'relu-s2', 'suite.json']);
+    const strip = (d: string) => readMetrics(d).map((x) => ({ ...x, seconds: 0 }));
+    for (const id of ['prelu-s1', 'prelu-s2', 'relu-s1', 'relu-s2']) expect(strip(join(out, id)), id).toEqual(strip(join(cwd, 'runs', 'smoke', id)));
+    // Finished runs are not trained again; a bad value is a one-line input error.
+    const again = cli(['run', join(SUITES, 'smoke.yaml'), '--jobs', '2', '--out', out, '--no-report'], cwd);
+    expect(again.err).toMatch(/already recorded/);
+    const bad = cli(['run', join(SUITES, 'smoke.yaml'), '--jobs', '0', '--out', join(cwd, 'jobs0')], cwd);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/--jobs: expected an integer from 1 to 64 or 'auto', got '0'/);
+  });
 });

@@ -13,9 +13,13 @@
  * round runs every engine once per model, the order rotated per round; the figure per engine is
  * the median step time over all rounds' measured steps (the first step of every run is warm-up
  * and not counted). Ratios compare tfjs and PyTorch at the same thread count.
+ *
+ * --procs P (default 2 where there are 2+ cores; 0: off) adds 'P processes x 1 thread' for both:
+ * P copies of the same step run at once in separate processes (how `spikeprobe run --jobs P`
+ * uses the cores), and the figure is their summed images/second.
  */
-import { spawnSync } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
@@ -53,15 +57,45 @@ function runTorch(preset: PresetName, batch: number, steps: number, threads: num
   return JSON.parse(line) as TorchResult;
 }
 
-type Engine = string; // 'wasm-<n>t' | 'tfjs-cpu' | 'torch-<n>t'
+type Engine = string; // 'wasm-<n>t' | 'tfjs-cpu' | 'torch-<n>t' | 'wasm-<P>x1t' | 'torch-<P>x1t'
+
+/** Run `n` copies of a command at once; each prints a JSON line with step_ms last. */
+async function concurrently(n: number, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number[][]> {
+  return Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<number[]>((res, rej) => {
+        const c = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.on('close', (code) => {
+          if (code !== 0) return rej(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}): ${err.trim().split('\n').pop()}`));
+          res((JSON.parse(out.trim().split('\n').pop()!) as { step_ms: number[] }).step_ms);
+        });
+      }),
+    ),
+  );
+}
 
 async function main(): Promise<void> {
+  const child = argv.indexOf('--child-wasm');
+  if (child >= 0) {
+    // One process of a 'P x 1 thread' engine: time the steps, print them as JSON.
+    const [preset, n, b] = [argv[child + 1] as PresetName, Number(argv[child + 2]), Number(argv[child + 3])];
+    const backend = await selectBackend('wasm');
+    const cfg = benchConfig(preset, n + 1, { batch_size: b });
+    const ms = (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend })).ms;
+    process.stdout.write(JSON.stringify({ step_ms: ms }) + '\n');
+    return;
+  }
   const rounds = num('--rounds', 3);
   const models = opt('--models', 'small,seed').split(',') as PresetName[];
   const steps: Record<string, number> = { small: num('--small-steps', 5), seed: num('--seed-steps', 3), tiny: num('--small-steps', 5) };
   const batch: Record<string, number> = { small: num('--small-batch', 128), seed: 128, tiny: 32 };
   const withCpu = argv.includes('--cpu');
   const threads = opt('--threads', '1,2').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
+  const procs = num('--procs', availableParallelism() >= 2 ? 2 : 0);
 
   const auto = await selectBackend('auto');
   const wasm = await selectBackend('wasm');
@@ -75,7 +109,8 @@ async function main(): Promise<void> {
   console.log(`rounds ${rounds}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${'2 cores'}; shared machines inflate every column alike within a round)`);
 
   const times: Record<string, Record<Engine, number[]>> = {};
-  const engines: Engine[] = [...threads.map((n) => `wasm-${n}t`), ...(withCpu ? ['tfjs-cpu'] : []), ...(tv ? threads.map((n) => `torch-${n}t`) : [])];
+  const multi = procs >= 2 ? [`wasm-${procs}x1t`, ...(tv ? [`torch-${procs}x1t`] : [])] : [];
+  const engines: Engine[] = [...threads.map((n) => `wasm-${n}t`), ...(withCpu ? ['tfjs-cpu'] : []), ...(tv ? threads.map((n) => `torch-${n}t`) : []), ...multi];
   console.log(`threads: ${threads.join(', ')} (conv kernels: ${wasm.convBuild ?? 'n/a'}; tfjs ops other than convs run on the calling thread)`);
   const tfjsRun = async (backend: BackendInfo, preset: PresetName, n: number, b: number) => {
     const cfg = benchConfig(preset, n + 1, { batch_size: b });
@@ -86,7 +121,13 @@ async function main(): Promise<void> {
       const t = (times[preset] ??= Object.fromEntries(engines.map((e) => [e, [] as number[]])));
       const order = engines.map((_, i) => engines[(i + r) % engines.length]!);
       for (const e of order) {
-        if (e.startsWith('wasm-')) {
+        if (e.endsWith('x1t')) {
+          // P processes at once, 1 thread each: effective step time = each one's / P.
+          const runs = e.startsWith('wasm-')
+            ? await concurrently(procs, process.execPath, [fileURLToPath(import.meta.url), '--child-wasm', preset, String(steps[preset]!), String(batch[preset]!)], { ...process.env, SPIKEPROBE_THREADS: '1' })
+            : await concurrently(procs, PYTHON, [TORCH_SCRIPT, '--preset', preset, '--batch', String(batch[preset]!), '--steps', String(steps[preset]!), '--warmup', '1', '--threads', '1'], { ...process.env, OMP_NUM_THREADS: '1' });
+          for (const ms of runs) t[e]!.push(...ms.map((m) => m / procs));
+        } else if (e.startsWith('wasm-')) {
           await selectBackend('wasm');
           setConvThreads(parseInt(e.slice(5), 10));
           if (convThreads() !== parseInt(e.slice(5), 10)) throw new Error(`could not start ${e}`);
@@ -117,11 +158,19 @@ async function main(): Promise<void> {
       if (tv) row.push(fmt(median(t[`torch-${n}t`]!)), fmt(ips(`torch-${n}t`)), (ips(`wasm-${n}t`) / ips(`torch-${n}t`)).toFixed(3));
       rows.push(row);
     }
+    if (procs >= 2) {
+      const w = `wasm-${procs}x1t`;
+      const row: (string | number)[] = [preset, batch[preset]!, `${procs} procs x 1`, fmt(median(t[w]!)), fmt(ips(w))];
+      if (withCpu) row.push('');
+      if (tv) row.push(fmt(median(t[`torch-${procs}x1t`]!)), fmt(ips(`torch-${procs}x1t`)), (ips(w) / ips(`torch-${procs}x1t`)).toFixed(3));
+      rows.push(row);
+    }
   }
   const head = ['model', 'batch', 'threads', 'wasm ms/step', 'wasm img/s'];
   if (withCpu) head.push('cpu img/s*');
   if (tv) head.push('torch ms/step', 'torch img/s', 'tfjs/torch');
   console.log('\nimages/second, median step over all rounds; tfjs/torch at the same thread count');
+  if (procs >= 2) console.log(`  '${procs} procs x 1': ${procs} processes at once, 1 thread each; ms/step is each one's divided by ${procs}, img/s their sum`);
   console.log(table(head, rows));
   if (withCpu) console.log('  * cpu: one step at batch 8, step time scaled to the batch');
   console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

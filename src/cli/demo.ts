@@ -5,7 +5,7 @@ import { runCommand } from './suite.js';
 /** The default suite shipped with the package. */
 export const DEFAULT_SUITE = fileURLToPath(new URL('../../probes/relu-vs-prelu.yaml', import.meta.url));
 
-export async function demoCommand(o: { backend?: string; quiet?: boolean }): Promise<void> {
+export async function demoCommand(o: { backend?: string; quiet?: boolean; jobs?: string }): Promise<void> {
   if (!existsSync(DEFAULT_SUITE)) throw new Error(`default suite missing: ${DEFAULT_SUITE}`);
-  await runCommand(DEFAULT_SUITE, { backend: o.backend, quiet: o.quiet, resume: true });
+  await runCommand(DEFAULT_SUITE, { backend: o.backend, quiet: o.quiet, resume: true, jobs: o.jobs });
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { InputError } from '../util/errors.js';
 import { BACKEND_CHOICES } from '../backend/select.js';
 import { PRESET_NAMES } from '../config/presets.js';
@@ -60,6 +60,8 @@ const suiteOpts = (c: Command) =>
     .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')}`)
     .option('--shard <i/n>', 'run only jobs i, i+n, i+2n, ... (0-based) of the variant x seed list')
     .option('--resume', 'continue interrupted runs instead of refusing')
+    .option('-j, --jobs <n>', "train up to N runs at once in child processes ('auto': one per core); each gets SPIKEPROBE_THREADS / N conv threads; results do not change", undefined)
+    .addOption(new Option('--runner-of <ids>', 'internal: a --jobs child training these runs').hideHelp())
     .option('-q, --quiet', 'no progress output');
 
 suiteOpts(
@@ -77,6 +79,7 @@ suiteOpts(
 Examples:
   spikeprobe run probes/relu-vs-prelu.yaml
   spikeprobe run probes/seed.yaml --config config.yaml --seeds 3
+  spikeprobe run probes/relu-vs-prelu.yaml --jobs auto   # one run per core at once (same numbers)
   spikeprobe run probes/relu-vs-prelu.yaml --shard 0/4 --out runs/shard0   # one of 4 machines
   spikeprobe merge runs/relu-vs-prelu runs/shard0 runs/shard1 runs/shard2 runs/shard3`,
   )
@@ -126,6 +129,7 @@ program
   .command('demo')
   .description('Run the default suite (probes/relu-vs-prelu.yaml) end to end and print where its report is.')
   .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')}`)
+  .option('-j, --jobs <n>', "runs trained at once in child processes ('auto': one per core)", 'auto')
   .option('-q, --quiet', 'no progress output')
   .action(demoCommand);
 

@@ -2,7 +2,9 @@ import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.js';
 import { loadSuite, shardJobs, type Suite } from '../suite/load.js';
-import { jobState, loadRuns, readSuiteRecord, runJobs, suiteRecordOf, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
+import { jobState, loadRuns, preflightJobs, readSuiteRecord, runJobs, suiteRecordOf, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
+import { wantedThreads } from '../backend/conv-pool.js';
+import { parseJobs, runInChildren } from './parallel.js';
 import { analyzeRuns } from '../suite/analyze.js';
 import { buildReport, writeReport } from '../report/index.js';
 import { ingestFiles } from '../ingest/index.js';
@@ -27,6 +29,10 @@ export interface SuiteCliOptions {
   json?: boolean;
   output?: string;
   quiet?: boolean;
+  /** Runs to train at once, in child processes (a number or 'auto'). */
+  jobs?: string;
+  /** Internal: this process is one of --jobs' children and trains these run ids only. */
+  runnerOf?: string;
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -40,12 +46,35 @@ export function defaultOut(suite: Suite, o: SuiteCliOptions): string {
 }
 
 async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): Promise<void> {
-  const jobs = shardJobs(suite.jobs, o.shard);
+  let jobs = shardJobs(suite.jobs, o.shard);
+  if (o.runnerOf !== undefined) {
+    const ids = new Set(o.runnerOf.split(','));
+    jobs = jobs.filter((j) => ids.has(j.id));
+  }
   const pending = jobs.filter((j) => !['done', 'diverged'].includes(jobState(outDir, j)));
+  const nProcs = o.runnerOf === undefined ? parseJobs(o.jobs, pending.length) : 1;
   mkdirSync(outDir, { recursive: true });
   if (pending.length === 0) {
     writeSuiteRecord(outDir, suite);
     log(`spikeprobe: ${suite.name}: all ${jobs.length} runs${o.shard ? ` of shard ${o.shard}` : ''} already recorded in ${outDir}`);
+    return;
+  }
+  if (nProcs > 1) {
+    // Refuse (interrupted runs without --resume, data that does not load) before starting any.
+    const { todo } = preflightJobs(suite, jobs, outDir, o.resume ?? false);
+    writeSuiteRecord(outDir, suite);
+    const threads = Math.max(1, Math.floor(wantedThreads() / nProcs));
+    log(`spikeprobe: ${suite.name}: ${todo.length} of ${jobs.length} runs to train in ${nProcs} processes (${threads} conv thread${threads > 1 ? 's' : ''} each), into ${outDir}`);
+    const t0 = Date.now();
+    const passThrough = [
+      ...(o.config ? ['--config', resolve(o.config)] : []),
+      ...(o.seeds ? ['--seeds', o.seeds] : []),
+      ...(o.backend ? ['--backend', o.backend] : []),
+      ...(o.resume ? ['--resume'] : []),
+      ...(o.quiet ? ['--quiet'] : []),
+    ];
+    await runInChildren(todo, nProcs, { cli: process.argv[1]!, suiteFile: resolve(suite.file), outDir, passThrough, quiet: o.quiet ?? false });
+    log(`spikeprobe: ${suite.name}: trained in ${formatSeconds((Date.now() - t0) / 1000)} (${nProcs} processes)`);
     return;
   }
   const backend = await selectBackend(o.backend);
@@ -121,6 +150,7 @@ export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise
   if (!isSuiteFile(suiteFile)) throw new InputError('suite file not found', suiteFile);
   const { suite, outDir } = target(suiteFile, o);
   await executeSuite(suite!, o, outDir);
+  if (o.runnerOf !== undefined) return; // a --jobs child: the parent analyses
   const runs = loadRuns(outDir);
   const missing = suite!.jobs.filter((j) => !runs.some((r) => basename(r.dir) === j.id && r.manifest.status !== 'running'));
   if (missing.length > 0) {

@@ -61,21 +61,21 @@ export interface SuiteRunEvents {
  * Run the given jobs of a suite into outDir/<variant>-s<seed>. Finished (and diverged) runs are
  * skipped; interrupted ones are continued with `resume`, else refused.
  */
-export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend: BackendInfo, resume: boolean, ev: SuiteRunEvents = {}): Promise<void> {
+/**
+ * Everything that can refuse a suite's jobs before any training: interrupted runs without
+ * `resume`, and data that does not load (one InputError naming the suite file). Returns the
+ * states, the jobs to train and their data.
+ */
+export function preflightJobs(suite: Suite, jobs: Job[], outDir: string, resume: boolean): { states: JobState[]; todo: Job[]; datas: DataSplits[] } {
   const out = resolve(outDir);
-  // Refuse before training anything.
   const states = jobs.map((j) => jobState(out, j));
   states.forEach((s, i) => {
     if ((s === 'incomplete' || s === 'failed') && !resume) {
       throw new InputError(`run ${jobs[i]!.id} is ${s}: continue it with --resume`, join(out, jobs[i]!.id));
     }
   });
-  writeSuiteRecord(out, suite);
   const dataCache = new Map<string, DataSplits>();
   const todo = jobs.filter((_, i) => states[i] !== 'done' && states[i] !== 'diverged');
-  const stepsOf = (j: Job, d: DataSplits) => j.config.epochs * Math.max(1, Math.ceil(d.train.n / j.config.batch_size));
-  let stepsDone = 0;
-  let stepsTotal = 0;
   const datas: DataSplits[] = [];
   for (const j of todo) {
     const key = JSON.stringify(j.config.data);
@@ -90,8 +90,19 @@ export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend
       dataCache.set(key, d);
     }
     datas.push(d);
-    stepsTotal += stepsOf(j, d);
   }
+  return { states, todo, datas };
+}
+
+export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend: BackendInfo, resume: boolean, ev: SuiteRunEvents = {}): Promise<void> {
+  const out = resolve(outDir);
+  // Refuse before training anything.
+  const { states, todo, datas } = preflightJobs(suite, jobs, out, resume);
+  writeSuiteRecord(out, suite);
+  const stepsOf = (j: Job, d: DataSplits) => j.config.epochs * Math.max(1, Math.ceil(d.train.n / j.config.batch_size));
+  let stepsDone = 0;
+  let stepsTotal = 0;
+  todo.forEach((j, k) => (stepsTotal += stepsOf(j, datas[k]!)));
   jobs.forEach((j, i) => {
     if (states[i] === 'done' || states[i] === 'diverged') ev.onSkip?.(j, states[i]!);
   });
