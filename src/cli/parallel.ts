@@ -92,7 +92,7 @@ export async function runInChildren(todo: Job[], n: number, o: ChildRunOptions):
         );
       }),
     );
-    if (stopped) return;
+    if (stopped) process.exit(130); // the runs keep their finished epochs; nothing else to do
     const failed = results.find((r) => r.code !== 0 && lastError[r.k]) ?? results.find((r) => r.code !== 0);
     if (failed) {
       const msg = lastError[failed.k] || `runner ${failed.k + 1} of ${n} exited with code ${failed.code}`;
