@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ModelSchema } from '../src/config/schema.js';
 import { createModel, disposeModel, forward, activate, type BnLayer, type Model } from '../src/model/resnet.js';
-import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
+import { ACT_STATS, BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
 import { simdBn } from '../src/backend/wasm-simd.js';
 import { randomValues, relErr, TEST_BACKENDS, useBackend } from './helpers.js';
 
@@ -131,6 +131,29 @@ describe.each(TEST_BACKENDS)('fast training paths on %s match plain ops on cpu',
     const got = run(true);
     const want = run(false);
     got.forEach((a, i) => expect(relErr(a, want[i]!), `output ${i}`).toBeLessThan(1e-4));
+  });
+});
+
+describe.each(TEST_BACKENDS)('activation statistics kernel on %s', (backend) => {
+  it('per-channel max and count <= 0 equal tf.max and sum(lessEqual) (zeros, negatives, a NaN channel, C % 4 and not)', async () => {
+    await useBackend(backend);
+    for (const shape of [[3, 5, 4, 16], [2, 3, 3, 3], [4, 1, 1, 8]] as const) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[3];
+      const v = randomValues(n, 41 + C);
+      for (let i = 0; i < n; i += 7) v[i] = 0; // ReLU zeros
+      for (let i = 1; i < n; i += C) v[i] = -Math.abs(v[i]!) - 1; // channel 1 never positive
+      if (C === 16) v[5 * C + 2] = NaN; // channel 2 has a NaN
+      const x = tf.tensor4d(v, [...shape]);
+      const [mx, cnt] = tf.engine().runKernel(ACT_STATS, { x }) as unknown as [tf.Tensor, tf.Tensor];
+      const wantMax = Array.from(tf.max(x, [0, 1, 2]).dataSync());
+      const wantCount = Array.from(v).filter((y) => y <= 0).length;
+      expect(Array.from(mx.dataSync()), `${shape}`).toEqual(wantMax);
+      expect(cnt.dataSync()[0], `${shape}`).toBe(wantCount);
+      if (C === 16) expect(Number.isNaN(mx.dataSync()[2])).toBe(true);
+      expect(mx.dataSync()[1]!).toBeLessThan(0);
+      tf.dispose([x, mx, cnt]);
+    }
   });
 });
 

@@ -30,12 +30,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { fastMaxPoolGrad } from './wasm-conv.js';
+import { fastActStats, fastMaxPoolGrad } from './wasm-conv.js';
 import { simdBn, type SimdBn } from './wasm-simd.js';
 
 export const BN_STATS = 'SpikeprobeBatchNormStats';
 export const BN_APPLY = 'SpikeprobeBatchNormApply';
 export const BN_GRAD = 'SpikeprobeBatchNormGrad';
+/** Per-channel max and the count of values <= 0 of an activation, one pass (dead-units instrument). */
+export const ACT_STATS = 'SpikeprobeActStats';
 
 type Info = tf.TensorInfo;
 type AnyBackend = tf.KernelBackend;
@@ -512,6 +514,45 @@ function scalarCompare(name: string, loop: (o: Uint8Array, a: Float32Array, s: n
 }
 
 // ---------------------------------------------------------------------------
+// Activation statistics (the dead-units instrument)
+// ---------------------------------------------------------------------------
+
+/**
+ * x [..., C] -> [max over all but the last axis [C], count of elements <= 0 [1]] (float32; NaN
+ * is not <= 0, and a NaN channel's max is NaN, as tf.max). One pass instead of a compare, a cast,
+ * a mean and a max over non-inner axes (a transpose) per activation and step.
+ */
+function actStats(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): Info[] {
+  const { x } = args.inputs as { x: Info };
+  checkFloat(ACT_STATS, x);
+  const C = x.shape[x.shape.length - 1] ?? 1;
+  if ('typedArrayFromHeap' in args.backend) {
+    const b = args.backend as BackendWasm;
+    const r = fastActStats(b, x);
+    if (r) {
+      const cnt = b.makeOutput([1], 'float32');
+      (b.typedArrayFromHeap(cnt) as Float32Array)[0] = r.count;
+      return [r.max, cnt];
+    }
+  }
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [x], [[C], [1]]);
+  const xv = ins[0]!;
+  const mx = outs[0]!;
+  mx.fill(-Infinity);
+  let count = 0;
+  for (let i = 0; i < xv.length; i += C) {
+    for (let c = 0; c < C; c++) {
+      const v = xv[i + c]!;
+      const m = mx[c]!;
+      if (!Number.isNaN(m) && (Number.isNaN(v) || v > m)) mx[c] = v;
+      if (v <= 0) count++;
+    }
+  }
+  outs[1]![0] = count;
+  return infos;
+}
+
+// ---------------------------------------------------------------------------
 // Registration
 // ---------------------------------------------------------------------------
 
@@ -519,6 +560,7 @@ const BN_KERNELS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
   { name: BN_STATS, func: bnStats as unknown as tf.KernelFunc },
   { name: BN_APPLY, func: bnApply as unknown as tf.KernelFunc },
   { name: BN_GRAD, func: bnGrad as unknown as tf.KernelFunc },
+  { name: ACT_STATS, func: actStats as unknown as tf.KernelFunc },
 ];
 
 const WASM_REPLACEMENTS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [

@@ -44,6 +44,7 @@ export interface ConvExports {
   maxpool_grad(dy: number, x: number, dx: number, B: number, H: number, W: number, C: number, OH: number, OW: number,
     sh: number, sw: number, fh: number, fw: number, top: number, left: number, scratch: number): void;
   sgd_step(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, lr: number, m: number, wd: number, first: number): void;
+  act_stats(x: number, n: number, C: number, mx: number): number;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -389,6 +390,22 @@ export function fastMaxPoolGrad(backend: BackendWasm, dy: tf.TensorInfo, input: 
       info.inChannels, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.effectiveFilterHeight,
       info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left, s));
   return out;
+}
+
+/**
+ * Per-channel max of x (last axis) and how many elements are <= 0, in one pass of the compiled
+ * module (the dead-units instrument's statistics); null where the module cannot run.
+ */
+export function fastActStats(backend: BackendWasm, x: tf.TensorInfo): { max: tf.TensorInfo; count: number } | null {
+  if (!isF32(x) || x.shape.length < 1) return null;
+  const ko = kernelsOf(backend);
+  if (!ko) return null;
+  const C = x.shape[x.shape.length - 1]!;
+  const max = backend.makeOutput([C], 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  if (C === 0) return { max, count: 0 };
+  const count = ko.k.act_stats(addr(backend, x), n, C, addr(backend, max));
+  return { max, count };
 }
 
 /** Name of the fused SGD kernel (registered for 'wasm' where the compiled module runs). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ACT_STATS } from '../backend/fast-kernels.js';
 import type { Instrument, Values } from './types.js';
 
 /**
@@ -9,7 +10,8 @@ import type { Instrument, Values } from './types.js';
  *    of the pass (dead for ReLU, entirely on the negative side for PReLU);
  *  - died/<layer>, revived/<layer>: channels that became dead / stopped being dead since the
  *    previous epoch's pass of the same split.
- * Reductions run on the backend; only per-channel vectors are read back.
+ * Reductions run on the backend (one pass per activation where the ACT_STATS kernel is
+ * registered: wasm and cpu); only per-channel vectors and one count per layer are read back.
  */
 export function deadUnits(): Instrument {
   let maxes = new Map<string, tf.Tensor1D>();
@@ -34,11 +36,23 @@ export function deadUnits(): Instrument {
     batch(v) {
       const acts = v.activations();
       const step: Values = {};
-      const fr = tf.tidy(() => acts.map((a) => tf.mean(tf.cast(tf.lessEqual(a.t, 0), 'float32'))));
-      const fracs = tf.tidy(() => tf.stack(fr).dataSync() as Float32Array);
-      tf.dispose(fr);
+      let fracs: Float32Array;
+      let chMax: tf.Tensor1D[];
+      if (tf.getKernel(ACT_STATS, tf.getBackend())) {
+        // One pass per activation (src/backend/fast-kernels.ts): channel max and count <= 0.
+        const r = acts.map((a) => tf.engine().runKernel(ACT_STATS, { x: a.t }) as unknown as [tf.Tensor1D, tf.Tensor1D]);
+        chMax = r.map((x) => x[0]);
+        const counts = tf.tidy(() => tf.concat(r.map((x) => x[1])).dataSync() as Float32Array);
+        tf.dispose(r.map((x) => x[1]));
+        fracs = Float32Array.from(acts, (a, i) => counts[i]! / a.t.size);
+      } else {
+        const fr = tf.tidy(() => acts.map((a) => tf.mean(tf.cast(tf.lessEqual(a.t, 0), 'float32'))));
+        fracs = tf.tidy(() => tf.stack(fr).dataSync() as Float32Array);
+        tf.dispose(fr);
+        chMax = acts.map((a) => tf.tidy(() => tf.max(a.t, [0, 1, 2]) as tf.Tensor1D));
+      }
       acts.forEach((a, i) => {
-        const m = tf.tidy(() => tf.max(a.t, [0, 1, 2]) as tf.Tensor1D);
+        const m = chMax[i]!;
         const prev = maxes.get(a.name);
         if (prev) {
           maxes.set(a.name, tf.tidy(() => tf.maximum(prev, m)));

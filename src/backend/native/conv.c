@@ -10,7 +10,8 @@
  *     - other maps over 16 positions: gathered rows with K = taps x channels contiguous (im2col
  *       chunks for the forward and dW, dy rows per stride phase for dx);
  *     - maps of at most 16 positions: position-major loops over live taps only (tiny maps);
- *  - add_into (summing the filter gradient's partials), maxpool_grad, sgd_step (fused SGD).
+ *  - add_into (summing the filter gradient's partials), maxpool_grad, sgd_step (fused SGD),
+ *    act_stats (per-channel max and count of non-positive values, for the dead-units instrument).
  * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
  * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
  * memory and for a shared memory (the conv thread pool). The module imports that memory and uses
@@ -837,6 +838,36 @@ EXPORT("add_into") void add_into(float *dst, const float *src, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
   for (; i < n; i++) dst[i] += src[i];
+}
+
+/*
+ * Activation statistics for the dead-units instrument, in one pass over x ([n / C rows][C]):
+ * mx[c] = max over the rows (NaN if any is NaN: f32x4.max propagates it, as tf.max does); returns
+ * how many elements are <= 0 (NaN is not).
+ */
+EXPORT("act_stats") int act_stats(const float *x, int n, int C, float *mx) {
+  for (int c = 0; c < C; c++) mx[c] = -__builtin_inff();
+  int count = 0;
+  if (C % 4 == 0) {
+    const V zero = wasm_f32x4_splat(0.f);
+    v128_t cnt = wasm_i32x4_splat(0);
+    for (int i = 0; i < n; i += C)
+      for (int c = 0; c < C; c += 4) {
+        const V v = wasm_v128_load(x + i + c);
+        wasm_v128_store(mx + c, wasm_f32x4_max(wasm_v128_load(mx + c), v));
+        cnt = wasm_i32x4_sub(cnt, wasm_f32x4_le(v, zero)); /* true lanes are -1 */
+      }
+    count = wasm_i32x4_extract_lane(cnt, 0) + wasm_i32x4_extract_lane(cnt, 1) + wasm_i32x4_extract_lane(cnt, 2) +
+            wasm_i32x4_extract_lane(cnt, 3);
+  } else {
+    for (int i = 0; i < n; i += C)
+      for (int c = 0; c < C; c++) {
+        const float v = x[i + c], m = mx[c];
+        if (m == m && (v != v || v > m)) mx[c] = v; /* a NaN, once there, stays */
+        if (v <= 0.f) count++;
+      }
+  }
+  return count;
 }
 
 /*
