@@ -134,34 +134,8 @@ static int wino_applies(int H, int W, int OH, int OW, int Ci, int Co, int KH, in
          Ci % 4 == 0 && Co % 8 == 0;
 }
 
-/*
- * C[r*cs + 0..8) = sum_k A[r*as + k] * B[k*8 + 0..8) for r < MR (B packed 8 wide).
- */
-static inline __attribute__((always_inline)) void micro_s(const float *A, int as, const float *B, int K, float *C, int cs) {
-  V c[MR][2];
-#pragma clang loop unroll(full)
-  for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = wasm_f32x4_splat(0.f);
-  const float *a[MR];
-#pragma clang loop unroll(full)
-  for (int r = 0; r < MR; r++) a[r] = A + r * as;
-  for (int k = 0; k < K; k++) {
-    V b0 = wasm_v128_load(B), b1 = wasm_v128_load(B + 4);
-    B += 8;
-#pragma clang loop unroll(full)
-    for (int r = 0; r < MR; r++) {
-      V x = wasm_v128_load32_splat(a[r] + k);
-      c[r][0] = MADD(c[r][0], x, b0);
-      c[r][1] = MADD(c[r][1], x, b1);
-    }
-  }
-#pragma clang loop unroll(full)
-  for (int r = 0; r < MR; r++) {
-    wasm_v128_store(C + r * cs, c[r][0]);
-    wasm_v128_store(C + r * cs + 4, c[r][1]);
-  }
-}
-
-/* C[r][0..8) = sum_k A[r*as + k] * B[k*8 + 0..8) for r < MR, output rows through pointers. */
+/* C[r][0..8) = sum_k A[r*as + k] * B[k*8 + 0..8) for r < MR (B packed 8 wide; output rows
+ * through pointers). */
 static inline __attribute__((always_inline)) void micro_p(const float *A, int as, const float *B, int K,
                                                           float *const *C) {
   V c[MR][2];
@@ -184,6 +158,50 @@ static inline __attribute__((always_inline)) void micro_p(const float *A, int as
   for (int r = 0; r < MR; r++) {
     wasm_v128_store(C[r], c[r][0]);
     wasm_v128_store(C[r] + 4, c[r][1]);
+  }
+}
+
+/* The same with output rows cs floats apart. */
+static inline __attribute__((always_inline)) void micro_s(const float *A, int as, const float *B, int K, float *C, int cs) {
+  float *outs[MR];
+#pragma clang loop unroll(full)
+  for (int r = 0; r < MR; r++) outs[r] = C + r * cs;
+  micro_p(A, as, B, K, outs);
+}
+
+/*
+ * V = B^T d B of one 4x4 input tile (rows 2ty-1.., columns 2tx-1.. of image n; zero outside the
+ * map) for all Ci channels, into v[e*VS + ci]; B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+ * Shared by the forward (on x or, for dx, on dy) and the filter gradient (on x).
+ */
+static inline __attribute__((always_inline)) void wino_in(const float *x, int n, int ty, int tx, int H, int W, int Ci,
+                                                          const float *zero, float *v, int VS) {
+  const float *d[16];
+  for (int i = 0; i < 4; i++) {
+    const int ih = 2 * ty - 1 + i;
+    for (int j = 0; j < 4; j++) {
+      const int iw = 2 * tx - 1 + j;
+      d[i * 4 + j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((n * H + ih) * W + iw) * Ci : zero;
+    }
+  }
+  for (int c = 0; c < Ci; c += 4) {
+    V r[4][4];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < 4; j++) {
+      const V d0 = wasm_v128_load(d[j] + c), d1 = wasm_v128_load(d[4 + j] + c), d2 = wasm_v128_load(d[8 + j] + c),
+              d3 = wasm_v128_load(d[12 + j] + c);
+      r[0][j] = wasm_f32x4_sub(d0, d2);
+      r[1][j] = wasm_f32x4_add(d1, d2);
+      r[2][j] = wasm_f32x4_sub(d2, d1);
+      r[3][j] = wasm_f32x4_sub(d1, d3);
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 4; i++) {
+      wasm_v128_store(v + (i * 4 + 0) * VS + c, wasm_f32x4_sub(r[i][0], r[i][2]));
+      wasm_v128_store(v + (i * 4 + 1) * VS + c, wasm_f32x4_add(r[i][1], r[i][2]));
+      wasm_v128_store(v + (i * 4 + 2) * VS + c, wasm_f32x4_sub(r[i][2], r[i][1]));
+      wasm_v128_store(v + (i * 4 + 3) * VS + c, wasm_f32x4_sub(r[i][1], r[i][3]));
+    }
   }
 }
 
@@ -229,33 +247,7 @@ static void conv_wino(const float *x, const float *g, float *y, int N, int H, in
           for (int c = 0; c < Ci; c++) v[e * VS + c] = 0.f;
         continue;
       }
-      const float *d[16];
-      for (int i = 0; i < 4; i++) {
-        const int ih = 2 * by - 1 + i;
-        for (int j = 0; j < 4; j++) {
-          const int iw = 2 * bx - 1 + j;
-          d[i * 4 + j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((bn * H + ih) * W + iw) * Ci : zero;
-        }
-      }
-      for (int c = 0; c < Ci; c += 4) {
-        V r[4][4];
-#pragma clang loop unroll(full)
-        for (int j = 0; j < 4; j++) {
-          const V d0 = wasm_v128_load(d[j] + c), d1 = wasm_v128_load(d[4 + j] + c), d2 = wasm_v128_load(d[8 + j] + c),
-                  d3 = wasm_v128_load(d[12 + j] + c);
-          r[0][j] = wasm_f32x4_sub(d0, d2);
-          r[1][j] = wasm_f32x4_add(d1, d2);
-          r[2][j] = wasm_f32x4_sub(d2, d1);
-          r[3][j] = wasm_f32x4_sub(d1, d3);
-        }
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 4; i++) {
-          wasm_v128_store(v + (i * 4 + 0) * VS + c, wasm_f32x4_sub(r[i][0], r[i][2]));
-          wasm_v128_store(v + (i * 4 + 1) * VS + c, wasm_f32x4_add(r[i][1], r[i][2]));
-          wasm_v128_store(v + (i * 4 + 2) * VS + c, wasm_f32x4_sub(r[i][2], r[i][1]));
-          wasm_v128_store(v + (i * 4 + 3) * VS + c, wasm_f32x4_sub(r[i][1], r[i][3]));
-        }
-      }
+      wino_in(x, bn, by, bx, H, W, Ci, zero, v, VS);
       if (++bx == TW) {
         bx = 0;
         if (++by == TH) {
@@ -653,33 +645,7 @@ static void conv_wino_filter(const float *x, const float *dy, float *dw, int N, 
     const int tb = TT - t0 < TB ? TT - t0 : TB;
     for (int t = 0; t < tb; t++) {
       float *v = Vb + t * Ci, *dd = Db + t * Co;
-      const float *d[16];
-      for (int i = 0; i < 4; i++) {
-        const int ih = 2 * ty - 1 + i;
-        for (int j = 0; j < 4; j++) {
-          const int iw = 2 * tx - 1 + j;
-          d[i * 4 + j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((n * H + ih) * W + iw) * Ci : zero;
-        }
-      }
-      for (int c = 0; c < Ci; c += 4) {
-        V r[4][4];
-#pragma clang loop unroll(full)
-        for (int j = 0; j < 4; j++) {
-          const V d0 = wasm_v128_load(d[j] + c), d1 = wasm_v128_load(d[4 + j] + c), d2 = wasm_v128_load(d[8 + j] + c),
-                  d3 = wasm_v128_load(d[12 + j] + c);
-          r[0][j] = wasm_f32x4_sub(d0, d2);
-          r[1][j] = wasm_f32x4_add(d1, d2);
-          r[2][j] = wasm_f32x4_sub(d2, d1);
-          r[3][j] = wasm_f32x4_sub(d1, d3);
-        }
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 4; i++) {
-          wasm_v128_store(v + (i * 4 + 0) * VS + c, wasm_f32x4_sub(r[i][0], r[i][2]));
-          wasm_v128_store(v + (i * 4 + 1) * VS + c, wasm_f32x4_add(r[i][1], r[i][2]));
-          wasm_v128_store(v + (i * 4 + 2) * VS + c, wasm_f32x4_sub(r[i][2], r[i][1]));
-          wasm_v128_store(v + (i * 4 + 3) * VS + c, wasm_f32x4_sub(r[i][1], r[i][3]));
-        }
-      }
+      wino_in(x, n, ty, tx, H, W, Ci, zero, v, VS);
       /* D = A dy A^T, A = [1 0; 1 1; 1 -1; 0 -1]: rows (p, p+r, p-r, -r), then the same on columns. */
       const int oh = 2 * ty, ow = 2 * tx, h2 = oh + 1 < H, w2 = ow + 1 < W;
       const float *q00 = dy + ((n * H + oh) * W + ow) * Co;
