@@ -6,8 +6,7 @@
 // patched bytes through setWasmPaths(..., usePlatformFetch) and tf.env().platform.fetch, and
 // hands the shared memory to WebAssembly.instantiate. Then it runs a conv, grows the heap and
 // compares with the cpu backend. Result here (Node 20, tfjs 4.22): it works, heap shared: true,
-// growth fine, same sums. Not used by spikeprobe yet: its own kernels (wasm-conv.ts,
-// wasm-simd.ts) bind only to unshared memories today.
+// growth fine, same sums. spikeprobe now does this itself (src/backend/shared-heap.ts).
 //   node bench/shared-heap-probe.mjs
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';

@@ -27,6 +27,11 @@ export interface BackendInfo {
    * and add, 'simd128' does not; the two round apart), or 'xnnpack' where neither loads.
    */
   convBuild?: string;
+  /**
+   * wasm only: 'shared' where the backend's heap is a shared memory the conv threads work on in
+   * place (./shared-heap.ts; SPIKEPROBE_SHARED_HEAP=0 turns it off), 'own' otherwise.
+   */
+  heap?: 'shared' | 'own';
 }
 
 let current: BackendInfo | undefined;
@@ -42,6 +47,11 @@ async function tryNative(pkg: string): Promise<void> {
 
 async function tryWasm(): Promise<string[]> {
   await import('@tensorflow/tfjs-backend-wasm');
+  // With conv threads, a shared heap lets the pool's workers read and write tensors in place.
+  if (wantedThreads() >= 2 && process.env.SPIKEPROBE_SHARED_HEAP !== '0' && !tf.engine().registry.wasm) {
+    const { installSharedHeap } = await import('./shared-heap.js');
+    await installSharedHeap();
+  }
   const ok = await tf.setBackend('wasm');
   if (!ok) throw new Error('wasm backend failed to initialise');
   await tf.ready();
@@ -71,6 +81,7 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
       let shims: string[] = [];
       let provider: string;
       let convBuild: string | undefined;
+      let heap: BackendInfo['heap'];
       if (o === 'node-gpu') {
         await tryNative('@tensorflow/tfjs-node-gpu');
         provider = '@tensorflow/tfjs-node-gpu';
@@ -82,6 +93,8 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
         provider = '@tensorflow/tfjs-backend-wasm';
         const { convFlavor } = await import('./wasm-conv.js');
         convBuild = convFlavor() ?? 'xnnpack';
+        const { sharedHeap } = await import('./shared-heap.js');
+        heap = sharedHeap() ? 'shared' : 'own';
       } else {
         const ok = await tf.setBackend('cpu');
         if (!ok) throw new Error('cpu backend failed to initialise');
@@ -90,7 +103,7 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
         provider = '@tensorflow/tfjs-backend-cpu';
       }
       await tf.ready();
-      current = { name: tf.getBackend(), provider, skipped, shims, ...(convBuild ? { convBuild } : {}) };
+      current = { name: tf.getBackend(), provider, skipped, shims, ...(convBuild ? { convBuild } : {}), ...(heap ? { heap } : {}) };
       return current;
     } catch (e) {
       const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 200);

@@ -16,7 +16,8 @@
  * part of the backend record (BackendInfo.convBuild, the manifest's `kernels`), since fused and
  * unfused sums round apart.
  *
- * The module imports the backend's own WebAssembly.Memory and works on tensors where they live;
+ * The module imports the backend's own WebAssembly.Memory (its shared-memory build where that heap
+ * is shared, ./shared-heap.ts) and works on tensors where they live;
  * its scratch (packed or transformed weights, row pointers, im2col chunks, Winograd blocks,
  * partial sums) comes from the backend's malloc and is freed before the kernel returns.
  */
@@ -72,14 +73,28 @@ export function convModule(): { module: WebAssembly.Module; flavor: ConvFlavor }
   return compiled;
 }
 
-/** The kernels bound to `memory` (the wasm backend's heap), or null where they cannot run. */
+let sharedBuild: WebAssembly.Module | undefined;
+
+/** The shared-memory build of the flavor convModule() chose (for a shared heap and the pool's workers). */
+function sharedModule(): WebAssembly.Module | null {
+  const c = convModule();
+  if (!c) return null;
+  sharedBuild ??= new WebAssembly.Module(Buffer.from(c.flavor === 'relaxed-simd-fma' ? CONV_WASM_RELAXED_SHARED : CONV_WASM_SIMD_SHARED, 'base64'));
+  return sharedBuild;
+}
+
+const isShared = (memory: WebAssembly.Memory) => typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+
+/** The kernels bound to `memory` (the wasm backend's heap, shared or not), or null where they cannot run. */
 export function convKernels(memory: WebAssembly.Memory | undefined): ConvExports | null {
-  if (!memory || (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer)) return null;
+  if (!memory) return null;
   const hit = instances.get(memory);
   if (hit) return hit;
   const c = convModule();
   if (!c) return null;
-  const exports = new WebAssembly.Instance(c.module, { env: { memory } }).exports as unknown as ConvExports;
+  const module = isShared(memory) ? sharedModule() : c.module;
+  if (!module) return null;
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
   instances.set(memory, exports);
   return exports;
 }
@@ -87,16 +102,19 @@ export function convKernels(memory: WebAssembly.Memory | undefined): ConvExports
 let pool: ConvPool | null | undefined;
 let threadsOverride: number | undefined;
 
-/** The conv thread pool (null: one thread, or threads unavailable). Started on first use. */
-export function convPool(): ConvPool | null {
-  if (pool !== undefined) return pool;
+/**
+ * The conv thread pool (null: one thread, or threads unavailable). Started on first use; where the
+ * backend's `heap` is shared (./shared-heap.ts) its workers compute on it in place.
+ */
+export function convPool(heap?: WebAssembly.Memory): ConvPool | null {
+  if (pool !== undefined && (pool === null || !heap || !isShared(heap) || pool.memory === heap)) return pool;
+  pool?.close();
   pool = null;
   const threads = threadsOverride ?? wantedThreads();
   const c = convModule();
   if (!c || threads < 2 || typeof SharedArrayBuffer === 'undefined') return pool;
   try {
-    const b64 = c.flavor === 'relaxed-simd-fma' ? CONV_WASM_RELAXED_SHARED : CONV_WASM_SIMD_SHARED;
-    pool = new ConvPool(threads, new WebAssembly.Module(Buffer.from(b64, 'base64')), c.flavor === 'relaxed-simd-fma');
+    pool = new ConvPool(threads, sharedModule()!, c.flavor === 'relaxed-simd-fma', heap && isShared(heap) ? heap : undefined);
   } catch {
     pool = null; // no shared wasm memory or no worker_threads: one thread
   }
@@ -165,7 +183,7 @@ const align4 = (n: number) => (n + 3) & ~3;
  */
 function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleLike }, op: number,
   a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, g: Geometry, aPer: number, oPer: number, scratchBytes: number): boolean {
-  const p = convPool();
+  const p = convPool(ko.mod.asm?.memory);
   const N = g[0];
   if (!p || N < 2) return false;
   const T = g[7] * g[8];
@@ -176,6 +194,23 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
   // split was slower than one thread, measured.
   if (macs < MIN_MACS_PER_COPIED_FLOAT * (N / 2) * (aPer + oPer)) return false;
   const parts = splitRange(N, p.threads).filter(([n0, n1]) => n1 > n0);
+  const fn = op === OP_FWD ? ko.k.conv_fwd : ko.k.conv_bwd_input;
+  const rest = g.slice(1) as [number, number, number, number, number, number, number, number, number, number, number, number];
+  if (p.inPlace) {
+    // Shared heap: every thread reads its images and writes its outputs where they live.
+    splitCalls++;
+    const per = Math.ceil(scratchBytes / 64) * 64 + 64;
+    return withScratch(ko.mod, per * parts.length, (s) => {
+      const [aA, bA, oA] = [addr(backend, a), addr(backend, b), addr(backend, out)];
+      for (let j = 1; j < parts.length; j++) {
+        const [n0, n1] = parts[j]!;
+        p.post(j - 1, op, [aA + 4 * n0 * aPer, bA, oA + 4 * n0 * oPer, n1 - n0, ...rest, s + j * per]);
+      }
+      fn(aA, bA, oA, parts[0]![1], ...rest, s);
+      for (let j = 1; j < parts.length; j++) p.wait(j - 1);
+      return true;
+    });
+  }
   const bSize = tf.util.sizeFromShape(b.shape);
   const scr = align4(Math.ceil(scratchBytes / 4) + 4);
   // Shared heap (floats): 16, then per worker [a part | b | out part | scratch].
@@ -202,9 +237,7 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
       heap.set(bv, l.b);
       p.post(j - 1, op, [4 * l.a, 4 * l.b, 4 * l.o, n1 - n0, ...g.slice(1), 4 * l.s]);
     }
-    const n1 = parts[0]![1];
-    const fn = op === OP_FWD ? ko.k.conv_fwd : ko.k.conv_bwd_input;
-    fn(addr(backend, a), addr(backend, b), addr(backend, out), n1, ...(g.slice(1) as [number, number, number, number, number, number, number, number, number, number, number, number]), s);
+    fn(addr(backend, a), addr(backend, b), addr(backend, out), parts[0]![1], ...rest, s);
     const ov = backend.typedArrayFromHeap(out) as Float32Array;
     for (let j = 1; j < parts.length; j++) {
       p.wait(j - 1);
@@ -239,11 +272,36 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
     withScratch(ko.mod, scratchBytes, (s) => ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, 0, Co / 8));
     return;
   }
-  const p = convPool();
+  const p = convPool(ko.mod.asm?.memory);
   const big = N * OH * OW * Co * KH * KW * Ci >= MIN_PARALLEL_MACS;
   // Parts per thread: thread 0 (this one) takes the first group, workers the others.
   const groups = splitRange(parts.length, p && big ? Math.min(p.threads, parts.length) : 1);
   const scr = align4(Math.ceil(scratchBytes / 4) + 4);
+  const slot = (q: number) => (q - 1) * align4(RC) * 4; // byte offset of partial q >= 1
+  const ownBytes = (parts.length - 1) * align4(RC) * 4;
+  if (p && groups.length > 1 && p.inPlace) {
+    // Shared heap: workers read x and dy in place and write their partials next to ours.
+    splitCalls++;
+    withScratch(ko.mod, ownBytes + groups.length * scr * 4, (base) => {
+      const [xa, dya, o] = [addr(backend, x), addr(backend, dy), addr(backend, out)];
+      const call = (q: number, scratch: number) => {
+        const [a, b] = parts[q]!;
+        return [xa + 4 * a * xPer, dya + 4 * a * dyPer, q === 0 ? o : base + slot(q), b - a, ...rest, scratch, 0, Co / 8];
+      };
+      for (let j = 1; j < groups.length; j++) {
+        const [q0, q1] = groups[j]!;
+        const calls: number[][] = [];
+        for (let q = q0; q < q1; q++) calls.push(call(q, base + ownBytes + j * scr * 4));
+        p.post(j - 1, OP_BWD_FILTER, ...calls);
+      }
+      for (let q = groups[0]![0]; q < groups[0]![1]; q++) {
+        ko.k.conv_bwd_filter(...(call(q, base + ownBytes) as Parameters<ConvExports['conv_bwd_filter']>));
+      }
+      for (let j = 1; j < groups.length; j++) p.wait(j - 1);
+      for (let q = 1; q < parts.length; q++) ko.k.add_into(o, base + slot(q), RC);
+    });
+    return;
+  }
   // Worker j: [x of its images | dy of its images | its partials | scratch] in the shared heap.
   const layout: { x: number; dy: number; o: number; s: number; n0: number; n1: number }[] = [];
   let cur = 16;
@@ -263,8 +321,6 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
   }
   // Partials 1.. (part 0 goes straight into `out`; workers' are copied here) + scratch.
   const [m0, m1] = groups[0]!;
-  const slot = (q: number) => (q - 1) * align4(RC) * 4; // byte offset of partial q >= 1
-  const ownBytes = (parts.length - 1) * align4(RC) * 4;
   withScratch(ko.mod, ownBytes + scr * 4, (base) => {
     if (p && groups.length > 1) {
       const heap = p.f32();

@@ -190,7 +190,7 @@ function compare(op: number): { params: number; code: number[] } {
   return { params: 4, code: [...u32(code.length), ...code] };
 }
 
-function buildModule(): Uint8Array<ArrayBuffer> {
+function buildModule(shared = false): Uint8Array<ArrayBuffer> {
   const funcs: { name: string; f: { params: number; code: number[] } }[] = [];
   // sum(x, n, C, acc)
   funcs.push({
@@ -246,7 +246,8 @@ function buildModule(): Uint8Array<ArrayBuffer> {
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])), // memory, min 0 pages
+    // memory, min 0 pages; or shared, max 4 GiB (the backend's heap under the conv pool: ./shared-heap.ts)
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, ...(shared ? [0x03, 0x00, ...u32(65536)] : [0x00, 0x00])]])),
     ...section(3, vec(funcs.map((_, i) => u32(i)))),
     ...section(7, vec(funcs.map(({ name: n }, i) => [...name(n), 0x00, ...u32(i)]))),
     ...section(10, vec(funcs.map(({ f }) => f.code))),
@@ -267,13 +268,14 @@ export interface SimdBn {
 
 const instances = new WeakMap<WebAssembly.Memory, SimdBn | null>();
 
-/** The SIMD functions bound to `memory` (a non-shared wasm memory), or null where unavailable. */
+/** The SIMD functions bound to `memory` (the wasm backend's heap, shared or not), or null where unavailable. */
 export function simdBn(memory: WebAssembly.Memory | undefined): SimdBn | null {
-  if (!memory || typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return null;
+  if (!memory) return null;
   if (instances.has(memory)) return instances.get(memory)!;
   let out: SimdBn | null = null;
   try {
-    const mod = new WebAssembly.Module(buildModule());
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const mod = new WebAssembly.Module(buildModule(shared));
     out = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdBn;
   } catch {
     out = null;

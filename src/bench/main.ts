@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   // (a) throughput
   const rows: Row[] = [];
   const wasm = await selectBackend('wasm');
-  console.log(`wasm: conv kernels ${wasm.convBuild ?? 'xnnpack'} on ${convThreads()} thread(s) (SPIKEPROBE_THREADS; other ops on 1); kernels added: ${wasm.shims.length}`);
+  console.log(`wasm: conv kernels ${wasm.convBuild ?? 'xnnpack'} on ${convThreads()} thread(s) (SPIKEPROBE_THREADS; other ops on 1), heap ${wasm.heap ?? '?'}; kernels added: ${wasm.shims.length}`);
   rows.push(await throughput(wasm, 'small', num('--small-steps', 8), 1));
   rows.push(await throughput(wasm, 'seed', num('--seed-steps', 3), 1));
   if (!has('--no-cpu')) {
