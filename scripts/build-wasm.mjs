@@ -24,7 +24,7 @@ const common = ['--target=wasm32', '-O3', '-msimd128', '-fno-builtin', '-nostdli
   '-ffp-contract=off', '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,-z,stack-size=0', '-Wl,--strip-all', `-fuse-ld=${process.env.WASM_LD ?? 'lld'}`];
 // The *_shared builds import a shared memory (WebAssembly threads): the conv thread pool's
 // workers run them on a SharedArrayBuffer heap of their own.
-const SHARED = ['-matomics', '-mbulk-memory', '-Wl,--shared-memory', '-Wl,--max-memory=2147483648'];
+const SHARED = ['-matomics', '-mbulk-memory', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296'];
 const flavors = {
   relaxed: ['-DRELAXED', '-mrelaxed-simd'],
   simd: [],

@@ -15,8 +15,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 
-/** Pages (64 KiB) a shared heap may grow to: 2 GiB, what the compiled conv module accepts. */
-export const SHARED_HEAP_MAX_PAGES = 32768;
+/** Pages (64 KiB) a shared heap may grow to: 4 GiB, as the unpatched module (and the conv module's shared build). */
+export const SHARED_HEAP_MAX_PAGES = 65536;
 
 const PREFIX = 'spikeprobe-shared-heap/';
 
