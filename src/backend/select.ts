@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import { dirname, sep } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { wantedThreads } from './conv-pool.js';
 
@@ -48,11 +50,18 @@ async function tryNative(pkg: string): Promise<void> {
 async function tryWasm(): Promise<string[]> {
   await import('@tensorflow/tfjs-backend-wasm');
   // With conv threads, a shared heap lets the pool's workers read and write tensors in place.
+  let shared = false;
   if (wantedThreads() >= 2 && process.env.SPIKEPROBE_SHARED_HEAP !== '0' && !tf.engine().registry.wasm) {
     const { installSharedHeap } = await import('./shared-heap.js');
-    await installSharedHeap();
+    shared = await installSharedHeap();
   }
-  const ok = await tf.setBackend('wasm');
+  let ok = await tf.setBackend('wasm');
+  if (!ok && shared) {
+    // The patched binary did not load here: the stock one, from the package's own folder.
+    const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
+    setWasmPaths(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm')) + sep, false);
+    ok = await tf.setBackend('wasm');
+  }
   if (!ok) throw new Error('wasm backend failed to initialise');
   await tf.ready();
   const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');

@@ -113,7 +113,11 @@ export async function installSharedHeap(): Promise<boolean> {
       }
       return hit;
     };
-    patchedFor('tfjs-backend-wasm-simd.wasm'); // fail here, not during the backend's init
+    // Fail here, not during the backend's init (tfjs would not catch it): the patched binary must
+    // compile and a shared memory of its size must be available.
+    const simd = patchedFor('tfjs-backend-wasm-simd.wasm');
+    if (!WebAssembly.validate(simd.bytes as unknown as ArrayBuffer)) return false;
+    new WebAssembly.Memory({ initial: simd.minPages, maximum: SHARED_HEAP_MAX_PAGES, shared: true });
     const platform = tf.env().platform as unknown as { fetch(path: string, init?: unknown): Promise<unknown> };
     const fetch = platform.fetch.bind(platform);
     const minPagesOf = new WeakMap<ArrayBuffer, number>();
