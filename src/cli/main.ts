@@ -23,7 +23,8 @@ program
       '  SPIKEPROBE_THREADS   threads for the wasm conv kernels (default: cores, at most 4; 1: no pool);\n' +
       '                       results are bit-identical for any count\n' +
       '  SPIKEPROBE_WASM_FMA  0: wasm conv kernels without fused multiply-add (other rounding)\n' +
-      '  SPIKEPROBE_SHARED_HEAP  0: keep the wasm heap unshared (conv threads then work on copies)',
+      '  SPIKEPROBE_SHARED_HEAP\n' +
+      '                       0: keep the wasm heap unshared (conv threads then work on copies)',
   );
 
 program
