@@ -189,10 +189,6 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
   const T = g[7] * g[8];
   const macs = N * g[4] * g[5] * g[6] * T * g[3];
   if (macs < MIN_PARALLEL_MACS) return false;
-  // A worker's images and outputs are copied in and out on this thread; where that is more than
-  // MIN_MACS_PER_COPIED_FLOAT's share of the work (the stems: 1 input channel, 16 outputs), the
-  // split was slower than one thread, measured.
-  if (macs < MIN_MACS_PER_COPIED_FLOAT * (N / 2) * (aPer + oPer)) return false;
   const parts = splitRange(N, p.threads).filter(([n0, n1]) => n1 > n0);
   const fn = op === OP_FWD ? ko.k.conv_fwd : ko.k.conv_bwd_input;
   const rest = g.slice(1) as [number, number, number, number, number, number, number, number, number, number, number, number];
@@ -211,6 +207,10 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
       return true;
     });
   }
+  // A worker's images and outputs are copied in and out on this thread; where that is more than
+  // MIN_MACS_PER_COPIED_FLOAT's share of the work (the stems: 1 input channel, 16 outputs), the
+  // split was slower than one thread, measured.
+  if (macs < MIN_MACS_PER_COPIED_FLOAT * (N / 2) * (aPer + oPer)) return false;
   const bSize = tf.util.sizeFromShape(b.shape);
   const scr = align4(Math.ceil(scratchBytes / 4) + 4);
   // Shared heap (floats): 16, then per worker [a part | b | out part | scratch].
