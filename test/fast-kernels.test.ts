@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ModelSchema } from '../src/config/schema.js';
 import { createModel, disposeModel, forward, activate, type BnLayer, type Model } from '../src/model/resnet.js';
-import { ACT_STATS, BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
+import { ACT_STATS, BN_APPLY, BN_GRAD, BN_STATS, RELU_GRAD, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
 import { simdBn } from '../src/backend/wasm-simd.js';
 import { randomValues, relErr, TEST_BACKENDS, useBackend } from './helpers.js';
 
@@ -153,6 +153,28 @@ describe.each(TEST_BACKENDS)('activation statistics kernel on %s', (backend) => 
       if (C === 16) expect(Number.isNaN(mx.dataSync()[2])).toBe(true);
       expect(mx.dataSync()[1]!).toBeLessThan(0);
       tf.dispose([x, mx, cnt]);
+    }
+  });
+});
+
+describe.each(TEST_BACKENDS)('ReLU gradient kernel on %s', (backend) => {
+  it("tf.grad of relu goes through it and equals tfjs' formula dy * step(x) to the bit (zeros, -0, NaN, odd sizes)", async () => {
+    await useBackend(backend);
+    expect(tf.getKernel(RELU_GRAD, backend)).toBeDefined();
+    for (const n of [1, 7, 4 * 33, 1001]) {
+      const v = randomValues(n, 90 + n);
+      for (let i = 0; i < n; i += 5) v[i] = 0;
+      if (n > 3) {
+        v[1] = -0;
+        v[2] = NaN;
+      }
+      const x = tf.tensor1d(v);
+      const dy = tf.tensor1d(randomValues(n, 91 + n));
+      const got = tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy).dataSync() as Float32Array;
+      const want = tf.mul(dy, tf.cast(tf.step(x), 'float32')).dataSync() as Float32Array;
+      expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), `n=${n}`).toBe(true);
+      if (n > 3) expect(Number.isNaN(got[2])).toBe(true);
+      tf.dispose([x, dy]);
     }
   });
 });

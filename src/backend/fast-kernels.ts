@@ -30,7 +30,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { fastActStats, fastMaxPoolGrad } from './wasm-conv.js';
+import { fastActStats, fastMaxPoolGrad, fastReluGrad } from './wasm-conv.js';
 import { simdBn, type SimdBn } from './wasm-simd.js';
 
 export const BN_STATS = 'SpikeprobeBatchNormStats';
@@ -38,6 +38,8 @@ export const BN_APPLY = 'SpikeprobeBatchNormApply';
 export const BN_GRAD = 'SpikeprobeBatchNormGrad';
 /** Per-channel max and the count of values <= 0 of an activation, one pass (dead-units instrument). */
 export const ACT_STATS = 'SpikeprobeActStats';
+/** ReLU's gradient dy * step(x) in one pass (the Relu gradient below uses it where registered). */
+export const RELU_GRAD = 'SpikeprobeReluGrad';
 
 type Info = tf.TensorInfo;
 type AnyBackend = tf.KernelBackend;
@@ -553,6 +555,47 @@ function actStats(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): Info[] 
 }
 
 // ---------------------------------------------------------------------------
+// ReLU gradient
+// ---------------------------------------------------------------------------
+
+/** dy * step(x): 1 where x > 0, NaN where x is NaN, else 0 (tfjs' Relu gradient to the bit). */
+function reluGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): Info {
+  const { dy, x } = args.inputs as { dy: Info; x: Info };
+  checkFloat(RELU_GRAD, dy, x);
+  if ('typedArrayFromHeap' in args.backend) {
+    const r = fastReluGrad(args.backend as BackendWasm, dy, x);
+    if (r) return r;
+  }
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [dy, x], [x.shape]);
+  const [g, xv] = ins as [Float32Array, Float32Array];
+  const out = outs[0]!;
+  for (let i = 0; i < out.length; i++) {
+    const v = xv[i]!;
+    out[i] = g[i]! * (Number.isNaN(v) ? v : v > 0 ? 1 : 0);
+  }
+  return infos[0]!;
+}
+
+/**
+ * Relu's gradient through RELU_GRAD where the current backend has it (one pass instead of Step,
+ * Cast and Multiply), else tfjs' own formula. Same values either way (tested).
+ */
+function registerReluGradient(): void {
+  tf.registerGradient({
+    kernelName: tf.Relu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => {
+      const [x] = saved as [tf.Tensor];
+      const g = dy as tf.Tensor;
+      return {
+        x: () =>
+          tf.getKernel(RELU_GRAD, tf.getBackend()) ? (tf.engine().runKernel(RELU_GRAD, { dy: g, x }) as tf.Tensor) : tf.mul(g, tf.cast(tf.step(x), 'float32')),
+      };
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Registration
 // ---------------------------------------------------------------------------
 
@@ -561,6 +604,7 @@ const BN_KERNELS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
   { name: BN_APPLY, func: bnApply as unknown as tf.KernelFunc },
   { name: BN_GRAD, func: bnGrad as unknown as tf.KernelFunc },
   { name: ACT_STATS, func: actStats as unknown as tf.KernelFunc },
+  { name: RELU_GRAD, func: reluGrad as unknown as tf.KernelFunc },
 ];
 
 const WASM_REPLACEMENTS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
@@ -594,6 +638,7 @@ function put(name: string, backendName: string, func: tf.KernelFunc): void {
  */
 export function registerFastKernels(backendName: 'wasm' | 'cpu'): string[] {
   for (const { name, func } of BN_KERNELS) put(name, backendName, func);
+  registerReluGradient();
   if (backendName === 'wasm') for (const { name, func } of WASM_REPLACEMENTS) put(name, backendName, func);
   return [...BN_KERNELS, ...(backendName === 'wasm' ? WASM_REPLACEMENTS : [])].map((k) => k.name);
 }

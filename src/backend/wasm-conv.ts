@@ -46,6 +46,7 @@ export interface ConvExports {
     sh: number, sw: number, fh: number, fw: number, top: number, left: number, scratch: number): void;
   sgd_step(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, lr: number, m: number, wd: number, first: number): void;
   act_stats(x: number, n: number, C: number, mx: number): number;
+  relu_grad(dy: number, x: number, out: number, n: number): void;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -462,6 +463,17 @@ export function fastActStats(backend: BackendWasm, x: tf.TensorInfo): { max: tf.
   if (C === 0) return { max, count: 0 };
   const count = ko.k.act_stats(addr(backend, x), n, C, addr(backend, max));
   return { max, count };
+}
+
+/** ReLU's gradient dy * step(x) in one pass of the compiled module; null where it cannot run. */
+export function fastReluGrad(backend: BackendWasm, dy: tf.TensorInfo, x: tf.TensorInfo): tf.TensorInfo | null {
+  if (!isF32(dy, x) || tf.util.sizeFromShape(dy.shape) !== tf.util.sizeFromShape(x.shape)) return null;
+  const ko = kernelsOf(backend);
+  if (!ko) return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  if (n > 0) ko.k.relu_grad(addr(backend, dy), addr(backend, x), addr(backend, out), n);
+  return out;
 }
 
 /** Name of the fused SGD kernel (registered for 'wasm' where the compiled module runs). */

@@ -11,7 +11,8 @@
  *       chunks for the forward and dW, dy rows per stride phase for dx);
  *     - maps of at most 16 positions: position-major loops over live taps only (tiny maps);
  *  - add_into (summing the filter gradient's partials), maxpool_grad, sgd_step (fused SGD),
- *    act_stats (per-channel max and count of non-positive values, for the dead-units instrument).
+ *    act_stats (per-channel max and count of non-positive values, for the dead-units instrument),
+ *    relu_grad (ReLU's gradient in one pass).
  * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
  * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
  * memory and for a shared memory (the conv thread pool). The module imports that memory and uses
@@ -834,6 +835,25 @@ EXPORT("act_stats") int act_stats(const float *x, int n, int C, float *mx) {
       }
   }
   return count;
+}
+
+/*
+ * ReLU's gradient in one pass: out = dy * step(x), step(x) = 1 where x > 0, NaN where x is NaN,
+ * else 0 (tfjs' Relu gradient, mul(dy, step(x)), to the bit).
+ */
+EXPORT("relu_grad") void relu_grad(const float *dy, const float *x, float *out, int n) {
+  int i = 0;
+  const V one = wasm_f32x4_splat(1.f);
+  for (; i + 4 <= n; i += 4) {
+    const V xv = wasm_v128_load(x + i);
+    V st = wasm_v128_and(wasm_f32x4_gt(xv, wasm_f32x4_splat(0.f)), one);
+    st = wasm_v128_bitselect(xv, st, wasm_f32x4_ne(xv, xv)); /* NaN lanes: x itself */
+    wasm_v128_store(out + i, wasm_f32x4_mul(wasm_v128_load(dy + i), st));
+  }
+  for (; i < n; i++) {
+    const float v = x[i];
+    out[i] = dy[i] * (v != v ? v : (v > 0.f ? 1.f : 0.f));
+  }
 }
 
 /*
