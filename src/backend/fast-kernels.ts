@@ -580,7 +580,10 @@ function reluGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): Info {
  * Relu's gradient through RELU_GRAD where the current backend has it (one pass instead of Step,
  * Cast and Multiply), else tfjs' own formula. Same values either way (tested).
  */
+let reluGradientRegistered = false;
 function registerReluGradient(): void {
+  if (reluGradientRegistered) return;
+  reluGradientRegistered = true;
   tf.registerGradient({
     kernelName: tf.Relu,
     inputsToSave: ['x'],

@@ -24,6 +24,11 @@ export function parseJobs(value: string | undefined, runs: number): number {
   return Math.max(1, Math.min(n, runs));
 }
 
+/** Conv threads each of `n` children gets: SPIKEPROBE_THREADS (or the default) / n, at least 1. */
+export function childThreads(n: number): number {
+  return Math.max(1, Math.floor(wantedThreads() / n));
+}
+
 /** The runs of `todo` child k of n trains: k, k + n, k + 2n, ... */
 export function childShare(todo: Job[], k: number, n: number): Job[] {
   return todo.filter((_, i) => i % n === k);
@@ -45,7 +50,7 @@ export interface ChildRunOptions {
  * for bad input, as the child's).
  */
 export async function runInChildren(todo: Job[], n: number, o: ChildRunOptions): Promise<void> {
-  const threads = Math.max(1, Math.floor(wantedThreads() / n));
+  const threads = childThreads(n);
   const children: ChildProcess[] = [];
   const lastError: string[] = new Array<string>(n).fill('');
   const relay = (k: number, stream: NodeJS.ReadableStream | null) => {

@@ -3,8 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.js';
 import { loadSuite, shardJobs, type Suite } from '../suite/load.js';
 import { jobState, loadRuns, preflightJobs, readSuiteRecord, runJobs, suiteRecordOf, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
-import { wantedThreads } from '../backend/conv-pool.js';
-import { parseJobs, runInChildren } from './parallel.js';
+import { childThreads, parseJobs, runInChildren } from './parallel.js';
 import { analyzeRuns } from '../suite/analyze.js';
 import { buildReport, writeReport } from '../report/index.js';
 import { ingestFiles } from '../ingest/index.js';
@@ -63,7 +62,7 @@ async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): P
     // Refuse (interrupted runs without --resume, data that does not load) before starting any.
     const { todo } = preflightJobs(suite, jobs, outDir, o.resume ?? false);
     writeSuiteRecord(outDir, suite);
-    const threads = Math.max(1, Math.floor(wantedThreads() / nProcs));
+    const threads = childThreads(nProcs);
     log(`spikeprobe: ${suite.name}: ${todo.length} of ${jobs.length} runs to train in ${nProcs} processes (${threads} conv thread${threads > 1 ? 's' : ''} each), into ${outDir}`);
     const t0 = Date.now();
     const passThrough = [
