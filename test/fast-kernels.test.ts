@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelSchema } from '../src/config/schema.js';
 import { createModel, disposeModel, forward, activate, type BnLayer, type Model } from '../src/model/resnet.js';
 import { ACT_STATS, BN_APPLY, BN_GRAD, BN_STATS, RELU_GRAD, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
-import { simdBn } from '../src/backend/wasm-simd.js';
+import { simdOps } from '../src/backend/wasm-simd.js';
 import { randomValues, relErr, TEST_BACKENDS, useBackend } from './helpers.js';
 
 /** The model's training forward with plain ops: full 3x3/7x7 filters, tf.moments BatchNorm. */
@@ -92,10 +92,10 @@ describe.each(TEST_BACKENDS)('fast training paths on %s match plain ops on cpu',
     });
   }
 
-  // C = 8 runs the WebAssembly SIMD loops on wasm, C = 6 the TypeScript ones.
+  // C = 8 runs the compiled passes (src/backend/wasm-bn.ts) on wasm, C = 6 the TypeScript ones.
   it.each([8, 6])('BatchNorm kernels (C=%i): forward and analytic backward match tf.moments + ops', async (C) => {
     await useBackend(backend);
-    if (backend === 'wasm') expect(simdBn((tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory)).not.toBeNull();
+    if (backend === 'wasm') expect(simdOps((tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory)).not.toBeNull();
     const shape = [5, 3, 4, C];
     const size = 5 * 3 * 4 * C;
     const run = (fast: boolean) =>
@@ -131,6 +131,55 @@ describe.each(TEST_BACKENDS)('fast training paths on %s match plain ops on cpu',
     const got = run(true);
     const want = run(false);
     got.forEach((a, i) => expect(relErr(a, want[i]!), `output ${i}`).toBeLessThan(1e-4));
+  });
+});
+
+describe.each(TEST_BACKENDS)('fused BatchNorm + residual + ReLU kernels on %s', (backend) => {
+  // 5*3*5 = 75 rows: odd (the row pairs' remainder) and not a multiple of the 12 row parts.
+  it.each([8, 6])('C=%i: the bits of BN apply, add and relu forward, of relu grad then BN grad backward (NaN and -0 included)', async (C) => {
+    await useBackend(backend);
+    const shape = [5, 3, 5, C] as [number, number, number, number];
+    const size = 5 * 3 * 5 * C;
+    const attrs = { eps: 1e-5 } as unknown as tf.NamedAttrMap;
+    // The same float32 values, -0 apart from 0 (NaN's sign and payload are not compared).
+    const same = (a: tf.Tensor, b: tf.Tensor) => {
+      const [u, v] = [a.dataSync(), b.dataSync()];
+      return u.length === v.length && u.every((e, i) => Object.is(e, v[i]));
+    };
+    tf.tidy(() => {
+      const x = tf.add(tf.mul(tf.tensor4d(randomValues(size, 31), shape), 2), 0.5);
+      const gamma = tf.tensor1d(randomValues(C, 32));
+      const beta = tf.tensor1d(randomValues(C, 33));
+      const rv = randomValues(size, 34);
+      rv[3] = NaN;
+      rv[7] = -0;
+      const r = tf.tensor4d(rv, shape);
+      const dyv = randomValues(size, 35);
+      dyv[11] = -0;
+      dyv[12] = NaN;
+      const dy = tf.tensor4d(dyv, shape);
+      const [mean, variance] = tf.engine().runKernel(BN_STATS, { x }) as unknown as tf.Tensor[];
+      const inputs = { x, mean: mean!, variance: variance!, gamma, beta };
+      const plainY = tf.relu(tf.add(tf.engine().runKernel(BN_APPLY, inputs, attrs) as tf.Tensor, r));
+      const y = tf.engine().runKernel(BN_APPLY, { ...inputs, r }, { eps: 1e-5, relu: true } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      expect(same(y, plainY)).toBe(true);
+      const yNoRes = tf.engine().runKernel(BN_APPLY, inputs, { eps: 1e-5, relu: true } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      expect(same(yNoRes, tf.relu(tf.engine().runKernel(BN_APPLY, inputs, attrs) as tf.Tensor))).toBe(true);
+      // Gradients: relu's (dy * step(y), the kernel the Relu gradient uses), then BatchNorm's.
+      const g = tf.engine().runKernel(RELU_GRAD, { dy, x: y }) as tf.Tensor;
+      const gradIn = { x, mean: mean!, variance: variance!, gamma };
+      const plain = tf.engine().runKernel(BN_GRAD, { ...gradIn, dy: g }, attrs) as tf.Tensor[];
+      const withG = tf.engine().runKernel(BN_GRAD, { ...gradIn, dy, y }, { eps: 1e-5, g: true } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const noG = tf.engine().runKernel(BN_GRAD, { ...gradIn, dy, y }, attrs) as tf.Tensor[];
+      expect(withG).toHaveLength(4);
+      expect(noG).toHaveLength(3);
+      for (let i = 0; i < 3; i++) {
+        expect(same(withG[i]!, plain[i]!), `output ${i}`).toBe(true);
+        expect(same(noG[i]!, plain[i]!), `output ${i}`).toBe(true);
+      }
+      expect(same(withG[3]!, g)).toBe(true);
+      expect(Number.isNaN(y.dataSync()[3]!)).toBe(true); // the NaN went through
+    });
   });
 });
 

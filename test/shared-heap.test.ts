@@ -10,8 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/select.js';
 import { importSharedMemory, sharedHeap, SHARED_HEAP_MAX_PAGES } from '../src/backend/shared-heap.js';
 import { convPool, convSplitCalls, setConvThreads } from '../src/backend/wasm-conv.js';
-import { hasFastBatchNorm } from '../src/backend/fast-kernels.js';
-import { simdBn } from '../src/backend/wasm-simd.js';
+import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
+import { bnSplitPasses } from '../src/backend/wasm-bn.js';
+import { simdOps } from '../src/backend/wasm-simd.js';
 import { CONV_WASM_RELAXED } from '../src/backend/native/conv-wasm.js';
 import { randomValues, relErr } from './helpers.js';
 
@@ -48,7 +49,7 @@ describe('wasm backend on a shared heap (2 conv threads)', () => {
     expect(memory).toBe(sharedHeap());
     expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(hasFastBatchNorm()).toBe(true);
-    expect(simdBn(memory)).not.toBeNull();
+    expect(simdOps(memory)).not.toBeNull();
     const cases: [number[], number[], number][] = [
       [[5, 16, 16, 32], [3, 3, 32, 40], 1], // Winograd
       [[7, 28, 28, 32], [3, 3, 32, 24], 2], // gathered rows
@@ -79,5 +80,37 @@ describe('wasm backend on a shared heap (2 conv threads)', () => {
       await selectBackend('wasm');
       want.forEach((t, j) => expect(relErr(two[j]!, t), `${xs} output ${j}`).toBeLessThan(1e-5));
     }
+  });
+
+  it('splits the BatchNorm passes (stats, fused apply, fused grad) over 2 threads with the same bits as 1, and cpu values', async () => {
+    process.env.SPIKEPROBE_THREADS = '2';
+    await selectBackend('wasm');
+    const shape = [9, 16, 16, 32] as [number, number, number, number]; // 2304 rows x 32: over the split threshold
+    const size = 9 * 16 * 16 * 32;
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.add(tf.mul(tf.tensor4d(randomValues(size, 81), shape), 2), 0.5);
+        const gamma = tf.tensor1d(randomValues(32, 82));
+        const beta = tf.tensor1d(randomValues(32, 83));
+        const r = tf.tensor4d(randomValues(size, 84), shape);
+        const dy = tf.tensor4d(randomValues(size, 85), shape);
+        const [mean, variance] = tf.engine().runKernel(BN_STATS, { x }) as unknown as tf.Tensor[];
+        const y = tf.engine().runKernel(BN_APPLY, { x, mean: mean!, variance: variance!, gamma, beta, r }, { eps: 1e-5, relu: true } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const grads = tf.engine().runKernel(BN_GRAD, { dy, x, mean: mean!, variance: variance!, gamma, y }, { eps: 1e-5, g: true } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        return [mean!, variance!, y, ...grads].map((t) => t.dataSync() as Float32Array);
+      });
+    setConvThreads(1);
+    const before1 = bnSplitPasses();
+    const one = run();
+    expect(bnSplitPasses()).toBe(before1);
+    setConvThreads(2);
+    const before = bnSplitPasses();
+    const two = run();
+    expect(bnSplitPasses() - before).toBe(5); // sum, sumsq, apply, gsums, gdx
+    two.forEach((t, j) => expect(Buffer.from(t.buffer).equals(Buffer.from(one[j]!.buffer)), `output ${j}`).toBe(true));
+    await selectBackend('cpu');
+    const want = run();
+    await selectBackend('wasm');
+    want.forEach((t, j) => expect(relErr(two[j]!, t), `output ${j}`).toBeLessThan(1e-5));
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Threads for the compiled conv kernels (./wasm-conv.ts) under Node.
+ * Threads for the compiled kernels (./wasm-conv.ts, ./wasm-bn.ts) under Node.
  *
  * tfjs-backend-wasm runs its single-threaded build under Node (its threaded build needs worker
  * script paths Node does not give it). The pool keeps `threads - 1` worker_threads, each running
@@ -11,6 +11,7 @@
  * thread. The forward conv and the input gradient are split by images; the filter gradient
  * by 8-column blocks of dw, so every output element is computed by the same code in the same
  * order as with one thread: results are bit-identical whatever the thread count (tested).
+ * On a shared heap the pool also runs the BatchNorm passes (./wasm-bn.ts), split by rows.
  *
  * Workers are unref'd (they never keep the process alive). After a job a worker spins for up to
  * SPIN_MS for the next one, then sleeps on Atomics: an idle pool costs nothing. SPIKEPROBE_THREADS=n sets the thread count (default: the cores Node reports, at
@@ -26,7 +27,7 @@ const { workerData } = require('node:worker_threads');
 if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
 const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
 const c = new Int32Array(workerData.ctrl);
-const ops = [k.conv_fwd, k.conv_bwd_input, k.conv_bwd_filter];
+const ops = workerData.ops.map((name) => k[name]);
 let seen = 0;
 for (;;) {
   // Spin a while before sleeping: the next conv of a training step comes within a few ms, and a
@@ -47,9 +48,14 @@ for (;;) {
 }
 `;
 
+/** The module's exports a worker can run, by index (a job names its op by that index). */
+const OPS = ['conv_fwd', 'conv_bwd_input', 'conv_bwd_filter', 'bn_sum', 'bn_sumsq', 'bn_apply', 'bn_gsums', 'bn_gdx'] as const;
+export type PoolOp = (typeof OPS)[number];
 export const OP_FWD = 0;
 export const OP_BWD_INPUT = 1;
 export const OP_BWD_FILTER = 2;
+/** The index of an export in a job. */
+export const opIndex = (name: PoolOp): number => OPS.indexOf(name);
 
 const CTRL_INTS = 8 + 8 * 24;
 /**
@@ -88,7 +94,7 @@ export class ConvPool {
     this.slots = [];
     for (let i = 1; i < threads; i++) {
       const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_INTS * 4));
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxed, spinMs: this.spinMs } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxed, spinMs: this.spinMs, ops: OPS } });
       worker.unref();
       this.slots.push({ worker, ctrl, seq: 0 });
     }

@@ -9,8 +9,12 @@
  *    dgamma = sum(dy * (x - mean)) * invstd, dbeta = sum(dy). Replaces a composition of ~25 tfjs
  *    kernels per layer (moments, broadcast sub/mul/add and the reductions their gradients need)
  *    by 2 passes forward and 2 backward. Used by src/model/resnet.ts through tf.customGrad.
- *    On wasm with C % 4 == 0 the passes run as WebAssembly SIMD (./wasm-simd.ts) in the backend's
- *    own memory; elsewhere as TypeScript loops.
+ *    Optionally fused with what follows a ResNet's BatchNorm: BN_APPLY takes a residual `r` added
+ *    before a ReLU (attr relu), BN_GRAD the ReLU's output `y` (the gradient taken is dy * step(y))
+ *    and returns that masked gradient too (attr g: the residual's gradient); the same float32
+ *    operations in the same order as the unfused kernels (tested). On wasm with C % 4 == 0 the
+ *    passes run compiled (./wasm-bn.ts: ./native/conv.c, split over the conv thread pool on a
+ *    shared heap); elsewhere as TypeScript loops.
  *  - wasm Identity and same-dtype Cast: share the input's data (reference count) as the cpu and
  *    webgl backends do, instead of copying it. The engine clones every tensor it saves for the
  *    backward pass through Identity, so stock wasm copied every conv/mul/relu input of a step.
@@ -31,7 +35,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { fastActStats, fastMaxPoolGrad, fastReluGrad } from './wasm-conv.js';
-import { simdBn, type SimdBn } from './wasm-simd.js';
+import { wasmBnApply, wasmBnGrad, wasmBnStats } from './wasm-bn.js';
+import { simdOps, type SimdOps } from './wasm-simd.js';
 
 export const BN_STATS = 'SpikeprobeBatchNormStats';
 export const BN_APPLY = 'SpikeprobeBatchNormApply';
@@ -101,7 +106,7 @@ export function bnStatsArrays(x: Float32Array, C: number, mean: Float32Array, va
 }
 
 interface WasmSimd {
-  simd: SimdBn;
+  simd: SimdOps;
   b: BackendWasm;
   malloc(bytes: number): number;
   free(ptr: number): void;
@@ -109,14 +114,13 @@ interface WasmSimd {
   off(i: Info): number;
 }
 
-/** The SIMD path for this call: wasm backend (and, for BatchNorm, channels a multiple of 4). */
-function wasmSimd(backend: {}, x?: Info): WasmSimd | null {
+/** The SIMD copy and compare loops of ./wasm-simd.ts for this call (wasm backend only). */
+function wasmSimd(backend: {}): WasmSimd | null {
   if (!('typedArrayFromHeap' in backend)) return null;
-  if (x && (x.shape[x.shape.length - 1]! % 4 !== 0 || tf.util.sizeFromShape(x.shape) === 0)) return null;
   const b = backend as BackendWasm;
   const mod = b.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
   const memory = mod.asm?.memory;
-  const simd = simdBn(memory);
+  const simd = simdOps(memory);
   if (!simd || !memory) return null;
   return {
     simd,
@@ -131,117 +135,87 @@ function wasmSimd(backend: {}, x?: Info): WasmSimd | null {
 function bnStats(args: { inputs: tf.NamedTensorInfoMap; backend: {} }): Info[] {
   const { x } = args.inputs as { x: Info };
   checkFloat(BN_STATS, x);
+  const fast = wasmBnStats(args.backend, x);
+  if (fast) return fast;
   const C = x.shape[x.shape.length - 1]!;
-  const w = wasmSimd(args.backend, x);
-  if (w) {
-    const n = tf.util.sizeFromShape(x.shape);
-    const M = n / C;
-    const infos = [w.b.makeOutput([C], 'float32'), w.b.makeOutput([C], 'float32')];
-    const acc = w.malloc(16 * C);
-    try {
-      new Float64Array(w.buffer(), acc, 2 * C).fill(0);
-      w.simd.sum(w.off(x), n, C, acc);
-      const mean = w.b.typedArrayFromHeap(infos[0]!) as Float32Array;
-      const s = new Float64Array(w.buffer(), acc, C);
-      for (let c = 0; c < C; c++) mean[c] = s[c]! / M;
-      w.simd.sumsq(w.off(x), n, C, w.off(infos[0]!), acc + 8 * C);
-      const q = new Float64Array(w.buffer(), acc + 8 * C, C);
-      const variance = w.b.typedArrayFromHeap(infos[1]!) as Float32Array;
-      for (let c = 0; c < C; c++) variance[c] = q[c]! / M;
-    } finally {
-      w.free(acc);
-    }
-    return infos;
-  }
   const { ins, outs, infos } = buffers(args.backend as AnyBackend, [x], [[C], [C]]);
   bnStatsArrays(ins[0]!, C, outs[0]!, outs[1]!);
   return infos;
 }
 
+/** Attributes of the BatchNorm kernels: eps; relu (apply: ReLU after); g (grad: also output dy * step(y)). */
+interface BnAttrs {
+  eps: number;
+  relu: boolean;
+  g: boolean;
+}
+const bnAttrs = (a?: tf.NamedAttrMap): BnAttrs => ({
+  eps: (a?.eps as number | undefined) ?? 1e-5,
+  relu: a?.relu === true,
+  g: a?.g === true,
+});
+
+/** ReLU's gradient through output y (tfjs' dy * step(x): 1 where > 0, NaN where NaN, else 0). */
+const reluStep = (v: number) => (v !== v ? v : v > 0 ? 1 : 0);
+
+/** Inputs x, mean, variance, gamma, beta and optionally r (added before the ReLU); attrs eps, relu. */
 function bnApply(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info {
-  const { x, mean, variance, gamma, beta } = args.inputs as Record<'x' | 'mean' | 'variance' | 'gamma' | 'beta', Info>;
-  checkFloat(BN_APPLY, x, mean, variance, gamma, beta);
-  const eps = (args.attrs?.eps as number | undefined) ?? 1e-5;
+  const { x, mean, variance, gamma, beta, r } = args.inputs as Record<'x' | 'mean' | 'variance' | 'gamma' | 'beta', Info> & { r?: Info };
+  checkFloat(BN_APPLY, x, mean, variance, gamma, beta, ...(r ? [r] : []));
+  const { eps, relu } = bnAttrs(args.attrs);
+  const fast = wasmBnApply(args.backend, x, mean, variance, gamma, beta, r, relu, eps);
+  if (fast) return fast;
   const C = x.shape[x.shape.length - 1]!;
-  const scales = (mv: Float32Array, vv: Float32Array, gv: Float32Array, bv: Float32Array, a: Float32Array, b: Float32Array) => {
-    for (let c = 0; c < C; c++) {
-      const invstd = 1 / Math.sqrt(vv[c]! + eps);
-      a[c] = invstd * gv[c]!;
-      b[c] = bv[c]! - mv[c]! * a[c]!;
-    }
-  };
-  const w = wasmSimd(args.backend, x);
-  if (w) {
-    const y = w.b.makeOutput(x.shape, 'float32');
-    const ab = w.malloc(8 * C);
-    try {
-      const heap = (i: Info) => w.b.typedArrayFromHeap(i) as Float32Array;
-      scales(heap(mean), heap(variance), heap(gamma), heap(beta), new Float32Array(w.buffer(), ab, C), new Float32Array(w.buffer(), ab + 4 * C, C));
-      w.simd.apply(w.off(x), w.off(y), tf.util.sizeFromShape(x.shape), C, ab, ab + 4 * C);
-    } finally {
-      w.free(ab);
-    }
-    return y;
-  }
-  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [x, mean, variance, gamma, beta], [x.shape]);
-  const [xv, mv, vv, gv, bv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [x, mean, variance, gamma, beta, ...(r ? [r] : [])], [x.shape]);
+  const [xv, mv, vv, gv, bv, rv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array | undefined];
+  if (rv && rv.length !== xv.length) throw new Error(`${BN_APPLY}: residual shape differs from x`);
   const y = outs[0]!;
   const a = new Float32Array(C);
   const b = new Float32Array(C);
-  scales(mv, vv, gv, bv, a, b);
+  for (let c = 0; c < C; c++) {
+    const invstd = 1 / Math.sqrt(vv[c]! + eps);
+    a[c] = invstd * gv[c]!;
+    b[c] = bv[c]! - mv[c]! * a[c]!;
+  }
   const n = xv.length;
-  for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) y[i + c] = xv[i + c]! * a[c]! + b[c]!;
+  // Float32 after every operation, as the unfused kernels round.
+  const f = Math.fround;
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) {
+      let v = f(f(xv[i + c]! * a[c]!) + b[c]!);
+      if (rv) v = f(v + rv[i + c]!);
+      y[i + c] = relu ? Math.max(0, v) : v; // tfjs' Relu: NaN kept, -0 to 0
+    }
+  }
   return infos[0]!;
 }
 
+/**
+ * Inputs dy, x, mean, variance, gamma and optionally y (the output of a ReLU after the BatchNorm:
+ * the gradient taken is g = dy * step(y)); outputs dx, dgamma, dbeta, and g where attrs.g.
+ */
 function bnGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info[] {
-  const { dy, x, mean, variance, gamma } = args.inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'gamma', Info>;
-  checkFloat(BN_GRAD, dy, x, mean, variance, gamma);
-  const eps = (args.attrs?.eps as number | undefined) ?? 1e-5;
+  const { dy, x, mean, variance, gamma, y } = args.inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'gamma', Info> & { y?: Info };
+  checkFloat(BN_GRAD, dy, x, mean, variance, gamma, ...(y ? [y] : []));
+  const { eps, g: wantG } = bnAttrs(args.attrs);
+  const fast = wasmBnGrad(args.backend, dy, x, mean, variance, gamma, y, wantG, eps);
+  if (fast) return fast;
   const C = x.shape[x.shape.length - 1]!;
-  const w = wasmSimd(args.backend, x);
-  if (w) {
-    const n = tf.util.sizeFromShape(x.shape);
-    const M = n / C;
-    const infos = [w.b.makeOutput(x.shape, 'float32'), w.b.makeOutput([C], 'float32'), w.b.makeOutput([C], 'float32')];
-    // scratch: sum f64[C], dot f64[C], gm f32[C], k f32[C], scale f32[C]
-    const sc = w.malloc(28 * C);
-    try {
-      new Float64Array(w.buffer(), sc, 2 * C).fill(0);
-      w.simd.gradsums(w.off(dy), w.off(x), n, C, w.off(mean), sc, sc + 8 * C);
-      const sum = new Float64Array(w.buffer(), sc, C);
-      const dot = new Float64Array(w.buffer(), sc + 8 * C, C);
-      const gm = new Float32Array(w.buffer(), sc + 16 * C, C);
-      const k = new Float32Array(w.buffer(), sc + 20 * C, C);
-      const s = new Float32Array(w.buffer(), sc + 24 * C, C);
-      const vv = w.b.typedArrayFromHeap(variance) as Float32Array;
-      const gv = w.b.typedArrayFromHeap(gamma) as Float32Array;
-      const dgamma = w.b.typedArrayFromHeap(infos[1]!) as Float32Array;
-      const dbeta = w.b.typedArrayFromHeap(infos[2]!) as Float32Array;
-      for (let c = 0; c < C; c++) {
-        const invstd = 1 / Math.sqrt(vv[c]! + eps);
-        gm[c] = sum[c]! / M;
-        k[c] = (dot[c]! * invstd * invstd) / M;
-        s[c] = invstd * gv[c]!;
-        dgamma[c] = dot[c]! * invstd;
-        dbeta[c] = sum[c]!;
-      }
-      w.simd.graddx(w.off(dy), w.off(x), w.off(infos[0]!), n, C, w.off(mean), sc + 16 * C, sc + 20 * C, sc + 24 * C);
-    } finally {
-      w.free(sc);
-    }
-    return infos;
-  }
-  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [dy, x, mean, variance, gamma], [x.shape, [C], [C]]);
-  const [dyv, xv, mv, vv, gv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [dy, x, mean, variance, gamma, ...(y ? [y] : [])],
+    [x.shape, [C], [C], ...(wantG ? [x.shape] : [])]);
+  const [dyv, xv, mv, vv, gv, yv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array | undefined];
   const [dx, dgamma, dbeta] = outs as [Float32Array, Float32Array, Float32Array];
   const n = xv.length;
+  if (dyv.length !== n || (yv && yv.length !== n)) throw new Error(`${BN_GRAD}: dy/y shape differs from x`);
+  const gv2 = yv ? (outs[3] ?? new Float32Array(n)) : dyv;
+  if (yv) for (let i = 0; i < n; i++) gv2[i] = dyv[i]! * reluStep(yv[i]!);
+  else if (outs[3]) outs[3].set(dyv);
   const M = n / C;
   const sum = new Float64Array(C);
   const dot = new Float64Array(C);
   for (let i = 0; i < n; i += C) {
     for (let c = 0; c < C; c++) {
-      const g = dyv[i + c]!;
+      const g = gv2[i + c]!;
       sum[c] += g;
       dot[c] += (xv[i + c]! - mv[c]!) * g;
     }
@@ -258,7 +232,7 @@ function bnGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.N
     dbeta[c] = sum[c]!;
   }
   for (let i = 0; i < n; i += C) {
-    for (let c = 0; c < C; c++) dx[i + c] = (dyv[i + c]! - gm[c]! - (xv[i + c]! - mv[c]!) * k[c]!) * s[c]!;
+    for (let c = 0; c < C; c++) dx[i + c] = (gv2[i + c]! - gm[c]! - (xv[i + c]! - mv[c]!) * k[c]!) * s[c]!;
   }
   return infos;
 }

@@ -47,6 +47,11 @@ export interface ConvExports {
   sgd_step(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, lr: number, m: number, wd: number, first: number): void;
   act_stats(x: number, n: number, C: number, mx: number): number;
   relu_grad(dy: number, x: number, out: number, n: number): void;
+  bn_sum(x: number, rows: number, C: number, acc: number): void;
+  bn_sumsq(x: number, rows: number, C: number, mean: number, acc: number): void;
+  bn_apply(x: number, r: number, y: number, rows: number, C: number, a: number, b: number, relu: number): void;
+  bn_gsums(dy: number, y: number, x: number, g: number, rows: number, C: number, mean: number, s: number, d: number): void;
+  bn_gdx(g: number, x: number, dx: number, rows: number, C: number, mean: number, gm: number, k: number, sc: number): void;
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
@@ -146,24 +151,24 @@ export function convSplitCalls(): number {
   return splitCalls;
 }
 
-interface WasmModuleLike {
+export interface WasmModuleLike {
   asm?: { memory?: WebAssembly.Memory };
   _malloc(n: number): number;
   _free(p: number): void;
 }
 
-function kernelsOf(backend: BackendWasm): { k: ConvExports; mod: WasmModuleLike } | null {
+export function kernelsOf(backend: BackendWasm): { k: ConvExports; mod: WasmModuleLike } | null {
   const mod = backend.wasm as unknown as WasmModuleLike;
   const k = convKernels(mod.asm?.memory);
   return k ? { k, mod } : null;
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */
-function addr(backend: BackendWasm, info: tf.TensorInfo): number {
+export function addr(backend: BackendWasm, info: tf.TensorInfo): number {
   return backend.typedArrayFromHeap(info).byteOffset;
 }
 
-function withScratch<T>(mod: WasmModuleLike, bytes: number, f: (p: number) => T): T {
+export function withScratch<T>(mod: WasmModuleLike, bytes: number, f: (p: number) => T): T {
   const p = mod._malloc(bytes) >>> 0;
   if (p === 0) throw new Error(`wasm-conv: malloc(${bytes}) failed`);
   try {

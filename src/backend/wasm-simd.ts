@@ -1,23 +1,14 @@
 /**
- * WebAssembly SIMD loops for the BatchNorm kernels of fast-kernels.ts on the 'wasm' backend.
+ * WebAssembly SIMD copy and compare loops for fast-kernels.ts on the 'wasm' backend (Transpose,
+ * Slice, GatherV2, scalar LessEqual/Greater). (The BatchNorm passes are compiled C now:
+ * ./native/conv.c through ./wasm-bn.ts.)
  *
  * A tiny module, assembled here byte by byte (no toolchain), that imports the tfjs wasm backend's
- * own WebAssembly.Memory, so it reads and writes tensors where they live. Every function walks a
- * channels-last [M, C] array (C a multiple of 4) with f32x4 vectors; per-channel sums are
- * accumulated in float64 (f64x2) like PyTorch's CPU BatchNorm statistics. Per-channel vectors
- * (mean, scales, sums) live in a scratch block the caller allocates with the backend's malloc.
- * Offsets are byte addresses in that memory.
- *
- *   sum(x, n, C, acc)                       acc[c] += sum_m x[m,c]                       (f64)
- *   sumsq(x, n, C, mean, acc)               acc[c] += sum_m (x[m,c] - mean[c])^2         (f64)
- *   apply(x, y, n, C, a, b)                 y[m,c] = x[m,c] * a[c] + b[c]                (f32)
- *   gradsums(dy, x, n, C, mean, s, d)       s[c] += sum dy;  d[c] += sum (x - mean) * dy  (f64)
- *   graddx(dy, x, dx, n, C, mean, gm, k, sc)  dx = (dy - gm[c] - (x - mean[c]) * k[c]) * sc[c]
+ * own WebAssembly.Memory, so it reads and writes tensors where they live. Offsets are byte
+ * addresses in that memory.
  *
  *   cmple / cmpgt(x, out, blocks, s)       out[i] = x[i] <= s / x[i] > s  (bytes 0/1, 16 per block)
  *   copy3 / copy3v                          3-deep strided copy of 4- / 16-byte values (transpose)
- *
- * (n = number of elements; the loops assume n > 0 and n % C == 0.)
  */
 
 // --- encoding --------------------------------------------------------------------------------
@@ -63,64 +54,10 @@ const tee = (i: number) => [0x22, ...u32(i)];
 const i32c = (v: number) => [0x41, ...s32(v)];
 const I32_ADD = [0x6a];
 const I32_SHL = [0x74];
-const I32_EQ = [0x46];
 const I32_LT_U = [0x49];
-const SELECT = [0x1b];
 const simd = (op: number, ...imm: number[]) => [0xfd, ...u32(op), ...imm];
 const load = (offset = 0) => simd(0x00, 0, ...u32(offset)); // v128.load, align hint 1
 const store = (offset = 0) => simd(0x0b, 0, ...u32(offset)); // v128.store
-const F32X4_ADD = simd(0xe4);
-const F32X4_SUB = simd(0xe5);
-const F32X4_MUL = simd(0xe6);
-const F64X2_ADD = simd(0xf0);
-const F64X2_MUL = simd(0xf2);
-const PROMOTE_LOW = simd(0x5f); // f64x2.promote_low_f32x4
-const HIGH_TO_LOW = simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15); // i8x16.shuffle
-
-/**
- * A function over [M, C] arrays: params are i32 (addresses, n, C); locals k (byte offset into the
- * element arrays, 0..4n step 16), kEnd, j (byte offset of the channel group, 0..4C step 16), jEnd,
- * then `extraV128` v128 temporaries. `body` is one iteration; the loop runs while k < kEnd.
- */
-function loopFunc(nParams: number, nIdx: number, cIdx: number, extraV128: number, body: (L: { k: number; j: number; v: (i: number) => number }) => number[]): { params: number; code: number[] } {
-  const k = nParams;
-  const kEnd = nParams + 1;
-  const j = nParams + 2;
-  const jEnd = nParams + 3;
-  const v = (i: number) => nParams + 4 + i;
-  const locals = [[...u32(4), I32], ...(extraV128 > 0 ? [[...u32(extraV128), V128]] : [])];
-  const code = [
-    ...vec(locals),
-    ...get(nIdx), ...i32c(2), ...I32_SHL, ...set(kEnd),
-    ...get(cIdx), ...i32c(2), ...I32_SHL, ...set(jEnd),
-    ...i32c(0), ...set(k),
-    ...i32c(0), ...set(j),
-    0x03, 0x40, // loop
-    ...body({ k, j, v }),
-    // k += 16
-    ...get(k), ...i32c(16), ...I32_ADD, ...set(k),
-    // j = (j + 16 == jEnd) ? 0 : j + 16
-    ...i32c(0), ...get(j), ...i32c(16), ...I32_ADD, ...tee(j), ...get(j), ...get(jEnd), ...I32_EQ, ...SELECT, ...set(j),
-    ...get(k), ...get(kEnd), ...I32_LT_U, 0x0d, 0x00, // br_if loop
-    0x0b, // end loop
-    0x0b, // end function
-  ];
-  return { params: nParams, code: [...u32(code.length), ...code] };
-}
-
-/** addr = base + off */
-const at = (base: number, off: number) => [...get(base), ...get(off), ...I32_ADD];
-/** Add the two f64x2 halves of the f32x4 in local `src` to the f64 accumulators at acc + 2j. */
-function accumulate(acc: number, j: number, src: number, square: boolean): number[] {
-  const lo = [...get(src), ...PROMOTE_LOW];
-  const hi = [...get(src), ...get(src), ...HIGH_TO_LOW, ...PROMOTE_LOW];
-  const value = (h: number[]) => (square ? [...h, ...h, ...F64X2_MUL] : h);
-  const addr = [...get(acc), ...get(j), ...i32c(1), ...I32_SHL, ...I32_ADD];
-  return [
-    ...addr, ...addr, ...load(0), ...value(lo), ...F64X2_ADD, ...store(0),
-    ...addr, ...addr, ...load(16), ...value(hi), ...F64X2_ADD, ...store(16),
-  ];
-}
 
 const I32_MUL = [0x6c];
 const I32_NE = [0x47];
@@ -192,51 +129,6 @@ function compare(op: number): { params: number; code: number[] } {
 
 function buildModule(shared = false): Uint8Array<ArrayBuffer> {
   const funcs: { name: string; f: { params: number; code: number[] } }[] = [];
-  // sum(x, n, C, acc)
-  funcs.push({
-    name: 'sum',
-    f: loopFunc(4, 1, 2, 1, ({ k, j, v }) => [...at(0, k), ...load(), ...set(v(0)), ...accumulate(3, j, v(0), false)]),
-  });
-  // sumsq(x, n, C, mean, acc)
-  funcs.push({
-    name: 'sumsq',
-    f: loopFunc(5, 1, 2, 1, ({ k, j, v }) => [
-      ...at(0, k), ...load(), ...at(3, j), ...load(), ...F32X4_SUB, ...set(v(0)),
-      ...accumulate(4, j, v(0), true),
-    ]),
-  });
-  // apply(x, y, n, C, a, b)
-  funcs.push({
-    name: 'apply',
-    f: loopFunc(6, 2, 3, 0, ({ k, j }) => [
-      ...at(1, k),
-      ...at(0, k), ...load(), ...at(4, j), ...load(), ...F32X4_MUL, ...at(5, j), ...load(), ...F32X4_ADD,
-      ...store(),
-    ]),
-  });
-  // gradsums(dy, x, n, C, mean, accSum, accDot)
-  funcs.push({
-    name: 'gradsums',
-    f: loopFunc(7, 2, 3, 2, ({ k, j, v }) => [
-      ...at(0, k), ...load(), ...set(v(0)),
-      ...at(1, k), ...load(), ...at(4, j), ...load(), ...F32X4_SUB, ...get(v(0)), ...F32X4_MUL, ...set(v(1)),
-      ...accumulate(5, j, v(0), false),
-      ...accumulate(6, j, v(1), false),
-    ]),
-  });
-  // graddx(dy, x, dx, n, C, mean, gm, k, sc)
-  funcs.push({
-    name: 'graddx',
-    f: loopFunc(9, 3, 4, 0, ({ k, j }) => [
-      ...at(2, k),
-      ...at(0, k), ...load(), ...at(6, j), ...load(), ...F32X4_SUB,
-      ...at(1, k), ...load(), ...at(5, j), ...load(), ...F32X4_SUB, ...at(7, j), ...load(), ...F32X4_MUL,
-      ...F32X4_SUB,
-      ...at(8, j), ...load(), ...F32X4_MUL,
-      ...store(),
-    ]),
-  });
-
   funcs.push({ name: 'cmple', f: compare(0x45) });
   funcs.push({ name: 'cmpgt', f: compare(0x44) });
   funcs.push({ name: 'copy3', f: copy3(false) });
@@ -254,29 +146,24 @@ function buildModule(shared = false): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-export interface SimdBn {
-  sum(x: number, n: number, C: number, acc: number): void;
-  sumsq(x: number, n: number, C: number, mean: number, acc: number): void;
-  apply(x: number, y: number, n: number, C: number, a: number, b: number): void;
-  gradsums(dy: number, x: number, n: number, C: number, mean: number, accSum: number, accDot: number): void;
-  graddx(dy: number, x: number, dx: number, n: number, C: number, mean: number, gm: number, k: number, sc: number): void;
+export interface SimdOps {
   cmple(x: number, out: number, blocks: number, sPtr: number): void;
   cmpgt(x: number, out: number, blocks: number, sPtr: number): void;
   copy3(src: number, dst: number, n1: number, s1: number, d1: number, n2: number, s2: number, d2: number, n3: number, s3: number, d3: number): void;
   copy3v(src: number, dst: number, n1: number, s1: number, d1: number, n2: number, s2: number, d2: number, n3: number, s3: number, d3: number): void;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, SimdBn | null>();
+const instances = new WeakMap<WebAssembly.Memory, SimdOps | null>();
 
 /** The SIMD functions bound to `memory` (the wasm backend's heap, shared or not), or null where unavailable. */
-export function simdBn(memory: WebAssembly.Memory | undefined): SimdBn | null {
+export function simdOps(memory: WebAssembly.Memory | undefined): SimdOps | null {
   if (!memory) return null;
   if (instances.has(memory)) return instances.get(memory)!;
-  let out: SimdBn | null = null;
+  let out: SimdOps | null = null;
   try {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const mod = new WebAssembly.Module(buildModule(shared));
-    out = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdBn;
+    out = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as SimdOps;
   } catch {
     out = null;
   }

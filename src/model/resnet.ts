@@ -302,6 +302,33 @@ function batchNormTrainFast(h: tf.Tensor4D, bn: BnLayer): { y: tf.Tensor4D; mean
   return { y: f(h, bn.gamma, bn.beta) as tf.Tensor4D, mean, variance };
 }
 
+/**
+ * relu(BatchNorm(x) [+ r]) in one kernel forward and one backward (training mode, fast kernels):
+ * the backward masks dy with the output's step inside the BatchNorm gradient pass and, with a
+ * residual r, returns that masked gradient as r's. The same float32 operations in the same order
+ * as BatchNorm, add and ReLU one after the other, so the same numbers (tested).
+ */
+function batchNormReluFast(h: tf.Tensor4D, bn: BnLayer, residual?: tf.Tensor4D): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const [mean, variance] = tf.engine().runKernel(BN_STATS, { x: h }) as unknown as [tf.Tensor1D, tf.Tensor1D];
+  const applyAttrs = { eps: BN_EPS, relu: true } as unknown as tf.NamedAttrMap;
+  const gradAttrs = { eps: BN_EPS, g: residual !== undefined } as unknown as tf.NamedAttrMap;
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [x, gamma, beta, r] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+    const y = tf.engine().runKernel(BN_APPLY, { x, mean, variance, gamma, beta, ...(r ? { r } : {}) }, applyAttrs) as tf.Tensor;
+    save([x, y, mean, variance, gamma]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, ys, m, v, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(BN_GRAD, { dy: dy as tf.Tensor, x: xs, mean: m, variance: v, gamma: g, y: ys }, gradAttrs) as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const inputs = residual ? [h, bn.gamma, bn.beta, residual] : [h, bn.gamma, bn.beta];
+  return { y: f(...inputs) as tf.Tensor4D, mean, variance };
+}
+
 export function activate(x: tf.Tensor4D, a: ActLayer, cfg: ModelConfig): tf.Tensor4D {
   switch (cfg.activation) {
     case 'relu':
@@ -357,14 +384,23 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
     acts?.push({ name: a.name, t: y });
     return y;
   };
+  // activation(BatchNorm(h) [+ residual]): one fused kernel each way where it applies.
+  const fuseRelu = fastBn && cfg.activation === 'relu' && cfg.bn_devices <= 1;
+  const bnAct = (h: tf.Tensor4D, bn: BnLayer, a: ActLayer, residual?: tf.Tensor4D): tf.Tensor4D => {
+    if (!fuseRelu) return act(residual ? tf.add(batchNorm(h, bn), residual) : batchNorm(h, bn), a);
+    const [n, hh, ww] = h.shape;
+    const r = batchNormReluFast(h, bn, residual);
+    bnStats!.push({ bn, mean: r.mean, variance: r.variance, count: n * hh * ww });
+    acts?.push({ name: a.name, t: r.y });
+    return r.y;
+  };
 
-  let h = act(batchNorm(conv2d(x, m.stem.conv, m.stem.stride), m.stem.bn), m.stem.act);
+  let h = bnAct(conv2d(x, m.stem.conv, m.stem.stride), m.stem.bn, m.stem.act);
   if (m.stem.pool) h = tf.maxPool(h, 3, 2, 1);
   for (const b of m.blocks) {
     const idt = b.down ? batchNorm(conv2d(h, b.down.conv, b.stride), b.down.bn) : h;
-    const o = act(batchNorm(conv2d(h, b.conv1, b.stride), b.bn1), b.act1);
-    const o2 = batchNorm(conv2d(o, b.conv2, 1), b.bn2);
-    h = act(tf.add(o2, idt), b.act2);
+    const o = bnAct(conv2d(h, b.conv1, b.stride), b.bn1, b.act1);
+    h = bnAct(conv2d(o, b.conv2, 1), b.bn2, b.act2, idt);
   }
   let features = tf.mean(h, [1, 2]) as tf.Tensor2D;
   if (cfg.feature_norm) {

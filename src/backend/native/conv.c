@@ -12,7 +12,9 @@
  *     - maps of at most 16 positions: position-major loops over live taps only (tiny maps);
  *  - add_into (summing the filter gradient's partials), maxpool_grad, sgd_step (fused SGD),
  *    act_stats (per-channel max and count of non-positive values, for the dead-units instrument),
- *    relu_grad (ReLU's gradient in one pass).
+ *    relu_grad (ReLU's gradient in one pass);
+ *  - bn_sum, bn_sumsq, bn_apply, bn_gsums, bn_gdx: training-mode BatchNorm passes over a range of
+ *    rows, with the residual add and ReLU fused in (src/backend/wasm-bn.ts).
  * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
  * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
  * memory and for a shared memory (the conv thread pool). The module imports that memory and uses
@@ -917,4 +919,138 @@ void sgd_step(const float *p, const float *buf, const float *g, float *pOut, flo
     bufOut[i] = b;
     pOut[i] = p[i] - b * lr;
   }
+}
+
+/*
+ * Training-mode BatchNorm over channels-last rows ([rows][C], C % 4 == 0), the passes of
+ * src/backend/fast-kernels.ts: per-channel sums in float64 (PyTorch's CPU accumulation type),
+ * everything element-wise in float32 in the order the unfused tfjs ops take. Each call covers a
+ * range of rows (the caller splits the rows in fixed parts over the thread pool and adds the
+ * parts' sums in order, so results do not depend on the thread count). Optional pointers are 0.
+ */
+static inline __attribute__((always_inline)) V lo64(V v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline __attribute__((always_inline)) V hi64(V v) {
+  return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3));
+}
+static inline __attribute__((always_inline)) void acc2(double *acc, V lo, V hi) {
+  wasm_v128_store(acc, wasm_f64x2_add(wasm_v128_load(acc), lo));
+  wasm_v128_store(acc + 2, wasm_f64x2_add(wasm_v128_load(acc + 2), hi));
+}
+
+/*
+ * Rows are taken in pairs: the pair's two values are added in float64 (exact for float32 inputs
+ * of similar size), then added to the accumulator, which halves the accumulator traffic.
+ */
+
+/* acc[c] = sum over the rows of x[., c]. */
+EXPORT("bn_sum") void bn_sum(const float *x, int rows, int C, double *acc) {
+  for (int c = 0; c < C; c++) acc[c] = 0.0;
+  int i = 0;
+  for (; i + 2 <= rows; i += 2, x += 2 * C)
+    for (int c = 0; c < C; c += 4) {
+      const V v = wasm_v128_load(x + c), w = wasm_v128_load(x + C + c);
+      acc2(acc + c, wasm_f64x2_add(lo64(v), lo64(w)), wasm_f64x2_add(hi64(v), hi64(w)));
+    }
+  if (i < rows)
+    for (int c = 0; c < C; c += 4) {
+      const V v = wasm_v128_load(x + c);
+      acc2(acc + c, lo64(v), hi64(v));
+    }
+}
+
+/* (x - mean)^2 of 4 channels in float64: the difference in float32, squared in float64. */
+static inline __attribute__((always_inline)) void sq64(const float *x, const float *mean, V *l, V *h) {
+  const V d = wasm_f32x4_sub(wasm_v128_load(x), wasm_v128_load(mean));
+  *l = lo64(d);
+  *h = hi64(d);
+  *l = wasm_f64x2_mul(*l, *l);
+  *h = wasm_f64x2_mul(*h, *h);
+}
+
+/* acc[c] = sum over the rows of (x[., c] - mean[c])^2. */
+EXPORT("bn_sumsq") void bn_sumsq(const float *x, int rows, int C, const float *mean, double *acc) {
+  for (int c = 0; c < C; c++) acc[c] = 0.0;
+  int i = 0;
+  for (; i + 2 <= rows; i += 2, x += 2 * C)
+    for (int c = 0; c < C; c += 4) {
+      V l0, h0, l1, h1;
+      sq64(x + c, mean + c, &l0, &h0);
+      sq64(x + C + c, mean + c, &l1, &h1);
+      acc2(acc + c, wasm_f64x2_add(l0, l1), wasm_f64x2_add(h0, h1));
+    }
+  if (i < rows)
+    for (int c = 0; c < C; c += 4) {
+      V l0, h0;
+      sq64(x + c, mean + c, &l0, &h0);
+      acc2(acc + c, l0, h0);
+    }
+}
+
+/*
+ * y = x * a[c] + b[c], then + r (the residual, if r), then max(y, 0) (if relu: tfjs' Relu on wasm,
+ * NaN kept, -0 to 0).
+ */
+EXPORT("bn_apply")
+void bn_apply(const float *x, const float *r, float *y, int rows, int C, const float *a, const float *b, int relu) {
+  const V zero = wasm_f32x4_splat(0.f);
+  for (int i = 0; i < rows; i++, x += C, y += C, r = r ? r + C : r)
+    for (int c = 0; c < C; c += 4) {
+      V v = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(x + c), wasm_v128_load(a + c)), wasm_v128_load(b + c));
+      if (r) v = wasm_f32x4_add(v, wasm_v128_load(r + c));
+      if (relu) v = wasm_f32x4_max(v, zero);
+      wasm_v128_store(y + c, v);
+    }
+}
+
+/* The upstream gradient through the ReLU whose output is y (relu_grad's values), or dy itself. */
+static inline __attribute__((always_inline)) V masked(const float *dy, const float *y, int i) {
+  const V g = wasm_v128_load(dy + i);
+  if (!y) return g;
+  const V yv = wasm_v128_load(y + i);
+  V st = wasm_v128_and(wasm_f32x4_gt(yv, wasm_f32x4_splat(0.f)), wasm_f32x4_splat(1.f));
+  st = wasm_v128_bitselect(yv, st, wasm_f32x4_ne(yv, yv));
+  return wasm_f32x4_mul(g, st);
+}
+
+/* g = masked(dy, y) of 4 channels (into gout if gout) and (x - mean) * g, both float32. */
+static inline __attribute__((always_inline)) void gterms(const float *dy, const float *y, const float *x, float *gout,
+                                                         const float *mean, int o, V *g, V *p) {
+  *g = masked(dy, y, o);
+  if (gout) wasm_v128_store(gout + o, *g);
+  *p = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + o), wasm_v128_load(mean)), *g);
+}
+
+/* With g = masked(dy, y): s[c] = sum g, d[c] = sum (x - mean) * g; g itself into gout (if gout). */
+EXPORT("bn_gsums")
+void bn_gsums(const float *dy, const float *y, const float *x, float *gout, int rows, int C, const float *mean, double *s,
+              double *d) {
+  for (int c = 0; c < C; c++) s[c] = d[c] = 0.0;
+  int i = 0;
+  for (; i + 2 <= rows; i += 2)
+    for (int c = 0; c < C; c += 4) {
+      V g0, p0, g1, p1;
+      gterms(dy, y, x, gout, mean + c, i * C + c, &g0, &p0);
+      gterms(dy, y, x, gout, mean + c, (i + 1) * C + c, &g1, &p1);
+      acc2(s + c, wasm_f64x2_add(lo64(g0), lo64(g1)), wasm_f64x2_add(hi64(g0), hi64(g1)));
+      acc2(d + c, wasm_f64x2_add(lo64(p0), lo64(p1)), wasm_f64x2_add(hi64(p0), hi64(p1)));
+    }
+  if (i < rows)
+    for (int c = 0; c < C; c += 4) {
+      V g0, p0;
+      gterms(dy, y, x, gout, mean + c, i * C + c, &g0, &p0);
+      acc2(s + c, lo64(g0), hi64(g0));
+      acc2(d + c, lo64(p0), hi64(p0));
+    }
+}
+
+/* dx = (g - gm[c] - (x - mean[c]) * k[c]) * sc[c]. */
+EXPORT("bn_gdx")
+void bn_gdx(const float *g, const float *x, float *dx, int rows, int C, const float *mean, const float *gm, const float *k,
+            const float *sc) {
+  for (int i = 0, o = 0; i < rows; i++)
+    for (int c = 0; c < C; c += 4, o += 4) {
+      const V t = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + o), wasm_v128_load(mean + c)), wasm_v128_load(k + c));
+      wasm_v128_store(dx + o, wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(g + o), wasm_v128_load(gm + c)), t),
+                                             wasm_v128_load(sc + c)));
+    }
 }
