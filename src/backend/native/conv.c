@@ -875,6 +875,28 @@ void maxpool_grad(const float *dy, const float *x, float *dx, int B, int H, int 
       const int r0 = yr * sh - top, rMin = r0 > 0 ? r0 : 0, rMax = r0 + fh < H ? r0 + fh : H;
       for (int yc = 0; yc < OW; yc++, o += C) {
         const int c0 = yc * sw - left, cMin = c0 > 0 ? c0 : 0, cMax = c0 + fw < W ? c0 + fw : W;
+        if (C % 4 == 0) {
+          /* 4 channels at a time: the same scan and '>' per channel, the same sums. */
+          for (int d = 0; d < C; d += 4) {
+            V bv = wasm_f32x4_splat(-__builtin_inff());
+            v128_t pv = wasm_i32x4_splat(-1);
+            for (int r = rMin; r < rMax; r++)
+              for (int cc = cMin; cc < cMax; cc++) {
+                const int at = ((b * H + r) * W + cc) * C + d;
+                const V xv = wasm_v128_load(x + at);
+                const v128_t gt = wasm_f32x4_gt(xv, bv);
+                bv = wasm_v128_bitselect(xv, bv, gt);
+                pv = wasm_v128_bitselect(wasm_i32x4_add(wasm_i32x4_splat(at), wasm_i32x4_make(0, 1, 2, 3)), pv, gt);
+              }
+            const int p0 = wasm_i32x4_extract_lane(pv, 0), p1 = wasm_i32x4_extract_lane(pv, 1),
+                      p2 = wasm_i32x4_extract_lane(pv, 2), p3 = wasm_i32x4_extract_lane(pv, 3);
+            if (p0 >= 0) dx[p0] += o[d];
+            if (p1 >= 0) dx[p1] += o[d + 1];
+            if (p2 >= 0) dx[p2] += o[d + 2];
+            if (p3 >= 0) dx[p3] += o[d + 3];
+          }
+          continue;
+        }
         for (int d = 0; d < C; d++) {
           best[d] = -__builtin_inff();
           pos[d] = -1;
