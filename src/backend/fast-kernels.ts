@@ -35,7 +35,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { fastActStats, fastMaxPoolGrad, fastReluGrad } from './wasm-conv.js';
-import { wasmBnApply, wasmBnGrad, wasmBnStats } from './wasm-bn.js';
+import { bnApplyScales, bnGradScales, wasmBnApply, wasmBnGrad, wasmBnStats } from './wasm-bn.js';
 import { simdOps, type SimdOps } from './wasm-simd.js';
 
 export const BN_STATS = 'SpikeprobeBatchNormStats';
@@ -172,11 +172,7 @@ function bnApply(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.
   const y = outs[0]!;
   const a = new Float32Array(C);
   const b = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const invstd = 1 / Math.sqrt(vv[c]! + eps);
-    a[c] = invstd * gv[c]!;
-    b[c] = bv[c]! - mv[c]! * a[c]!;
-  }
+  bnApplyScales(mv, vv, gv, bv, eps, a, b);
   const n = xv.length;
   // Float32 after every operation, as the unfused kernels round.
   const f = Math.fround;
@@ -223,14 +219,7 @@ function bnGrad(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.N
   const gm = new Float64Array(C);
   const k = new Float64Array(C);
   const s = new Float64Array(C);
-  for (let c = 0; c < C; c++) {
-    const invstd = 1 / Math.sqrt(vv[c]! + eps);
-    gm[c] = sum[c]! / M;
-    k[c] = (dot[c]! * invstd * invstd) / M;
-    s[c] = invstd * gv[c]!;
-    dgamma[c] = dot[c]! * invstd;
-    dbeta[c] = sum[c]!;
-  }
+  bnGradScales(sum, dot, vv, gv, eps, M, { gm, k, sc: s, dgamma, dbeta });
   for (let i = 0; i < n; i += C) {
     for (let c = 0; c < C; c++) dx[i + c] = (gv2[i + c]! - gm[c]! - (xv[i + c]! - mv[c]!) * k[c]!) * s[c]!;
   }

@@ -71,6 +71,32 @@ function addParts(memory: ArrayBuffer, base: number, C: number): Float64Array {
   return out;
 }
 
+/** Per-channel y = x * a + b of BatchNorm: a = gamma * invstd, b = beta - mean * a (float32 arrays a, b). */
+export function bnApplyScales(mean: Float32Array, variance: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number,
+  a: Float32Array, b: Float32Array): void {
+  for (let c = 0; c < a.length; c++) {
+    const invstd = 1 / Math.sqrt(variance[c]! + eps);
+    a[c] = invstd * gamma[c]!;
+    b[c] = beta[c]! - mean[c]! * a[c]!;
+  }
+}
+
+/**
+ * Per-channel terms of PyTorch's BatchNorm backward from sum = sum(g) and dot = sum((x - mean) * g)
+ * over M rows: dx = (g - gm - (x - mean) * k) * sc, dgamma = dot * invstd, dbeta = sum.
+ */
+export function bnGradScales(sum: Float64Array, dot: Float64Array, variance: Float32Array, gamma: Float32Array, eps: number, M: number,
+  out: { gm: Float32Array | Float64Array; k: Float32Array | Float64Array; sc: Float32Array | Float64Array; dgamma: Float32Array; dbeta: Float32Array }): void {
+  for (let c = 0; c < sum.length; c++) {
+    const invstd = 1 / Math.sqrt(variance[c]! + eps);
+    out.gm[c] = sum[c]! / M;
+    out.k[c] = (dot[c]! * invstd * invstd) / M;
+    out.sc[c] = invstd * gamma[c]!;
+    out.dgamma[c] = dot[c]! * invstd;
+    out.dbeta[c] = sum[c]!;
+  }
+}
+
 function ready(backend: {}, ...infos: Info[]): { b: BackendWasm; ko: Ko } | null {
   if (!('typedArrayFromHeap' in backend)) return null;
   const x = infos[0]!;
@@ -119,14 +145,7 @@ export function wasmBnApply(backend: {}, x: Info, mean: Info, variance: Info, ga
   const y = b.makeOutput(x.shape, 'float32');
   withScratch(ko.mod, 8 * C, (ab) => {
     const heap = (i: Info) => b.typedArrayFromHeap(i) as Float32Array;
-    const [mv, vv, gv, bv] = [heap(mean), heap(variance), heap(gamma), heap(beta)];
-    const a = new Float32Array(heapOf(ko), ab, C);
-    const sh = new Float32Array(heapOf(ko), ab + 4 * C, C);
-    for (let c = 0; c < C; c++) {
-      const invstd = 1 / Math.sqrt(vv[c]! + eps);
-      a[c] = invstd * gv[c]!;
-      sh[c] = bv[c]! - mv[c]! * a[c]!;
-    }
+    bnApplyScales(heap(mean), heap(variance), heap(gamma), heap(beta), eps, new Float32Array(heapOf(ko), ab, C), new Float32Array(heapOf(ko), ab + 4 * C, C));
     const [xa, ra, ya] = [addr(b, x), residual ? addr(b, residual) : 0, addr(b, y)];
     overParts(ko, 'bn_apply', rows, C, (r0, r1) => [xa + 4 * r0 * C, ra && ra + 4 * r0 * C, ya + 4 * r0 * C, r1 - r0, C, ab, ab + 4 * C, relu ? 1 : 0]);
   });
@@ -161,21 +180,14 @@ export function wasmBnGrad(backend: {}, dy: Info, x: Info, mean: Info, variance:
       sc + q * accStride(C), sc + P + q * accStride(C)]);
     const sum = addParts(heapOf(ko), sc, C);
     const dot = addParts(heapOf(ko), sc + P, C);
-    const gm = new Float32Array(heapOf(ko), sc + 2 * P, C);
-    const k = new Float32Array(heapOf(ko), sc + 2 * P + 4 * C, C);
-    const s = new Float32Array(heapOf(ko), sc + 2 * P + 8 * C, C);
-    const vv = b.typedArrayFromHeap(variance) as Float32Array;
-    const gv = b.typedArrayFromHeap(gamma) as Float32Array;
-    const dgamma = b.typedArrayFromHeap(infos[1]!) as Float32Array;
-    const dbeta = b.typedArrayFromHeap(infos[2]!) as Float32Array;
-    for (let c = 0; c < C; c++) {
-      const invstd = 1 / Math.sqrt(vv[c]! + eps);
-      gm[c] = sum[c]! / rows;
-      k[c] = (dot[c]! * invstd * invstd) / rows;
-      s[c] = invstd * gv[c]!;
-      dgamma[c] = dot[c]! * invstd;
-      dbeta[c] = sum[c]!;
-    }
+    const f32 = (i: Info) => b.typedArrayFromHeap(i) as Float32Array;
+    bnGradScales(sum, dot, f32(variance), f32(gamma), eps, rows, {
+      gm: new Float32Array(heapOf(ko), sc + 2 * P, C),
+      k: new Float32Array(heapOf(ko), sc + 2 * P + 4 * C, C),
+      sc: new Float32Array(heapOf(ko), sc + 2 * P + 8 * C, C),
+      dgamma: f32(infos[1]!),
+      dbeta: f32(infos[2]!),
+    });
     const [src, dxa] = [ga || dya, addr(b, infos[0]!)];
     overParts(ko, 'bn_gdx', rows, C, (r0, r1) => [src + 4 * r0 * C, xa + 4 * r0 * C, dxa + 4 * r0 * C, r1 - r0, C, ma,
       sc + 2 * P, sc + 2 * P + 4 * C, sc + 2 * P + 8 * C]);
