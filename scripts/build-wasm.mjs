@@ -21,7 +21,7 @@ const CLANG = process.env.CLANG ?? 'clang-16';
 const source = readFileSync(SRC);
 const dir = mkdtempSync(join(tmpdir(), 'spikeprobe-wasm-'));
 const common = ['--target=wasm32', '-O3', '-msimd128', '-fno-builtin', '-nostdlib', '-Wall', '-Werror',
-  '-ffp-contract=off', '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,-z,stack-size=0', '-Wl,--strip-all', `-fuse-ld=${process.env.WASM_LD ?? 'lld'}`];
+  '-ffp-contract=off', '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,-z,stack-size=0', '-Wl,--export=__stack_pointer', '-Wl,--strip-all', `-fuse-ld=${process.env.WASM_LD ?? 'lld'}`];
 // The *_shared builds import a shared memory (WebAssembly threads): the conv thread pool's
 // workers run them on a SharedArrayBuffer heap of their own.
 const SHARED = ['-matomics', '-mbulk-memory', '-Wl,--shared-memory', '-Wl,--max-memory=4294967296'];
@@ -37,12 +37,14 @@ for (const [name, flags] of Object.entries(flavors)) {
   execFileSync(CLANG, [...common, ...flags, '-o', file, SRC], { stdio: 'inherit' });
   const bytes = readFileSync(file);
   // The module shares the backend's memory: it imports that and nothing else (test/wasm-conv.test.ts
-  // checks that it writes nowhere but the buffers it is given).
+  // checks that it writes nowhere but the buffers it is given and its stack). Its shadow stack
+  // pointer (__stack_pointer, for the locals clang keeps in memory) is exported: every instance
+  // is given a stack region of its own (src/backend/wasm-conv.ts, conv-pool.ts).
   const mod = new WebAssembly.Module(bytes, {});
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (imports.join() !== 'env.memory') throw new Error(`${name}: unexpected imports ${imports}`);
   const exported = WebAssembly.Module.exports(mod).map((e) => e.name).sort().join();
-  if (exported !== 'act_stats,add_into,bn_apply,bn_gdx,bn_gsums,bn_sum,bn_sumsq,conv_bwd_filter,conv_bwd_input,conv_fwd,filter_scratch,flavor,fwd_scratch,maxpool_grad,relu_grad,sgd_step') throw new Error(`${name}: unexpected exports ${exported}`);
+  if (exported !== '__stack_pointer,act_stats,add_into,bn_apply,bn_gdx,bn_gsums,bn_sum,bn_sumsq,conv_bwd_filter,conv_bwd_input,conv_fwd,filter_scratch,flavor,fwd_scratch,maxpool_grad,relu_grad,sgd_step') throw new Error(`${name}: unexpected exports ${exported}`);
   out[name] = bytes.toString('base64');
 }
 const sha = createHash('sha256').update(source).digest('hex');

@@ -13,7 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
 import { TorchSGD } from '../src/train/sgd.js';
-import { convFlavor, convKernels, convSplitCalls, SGD_STEP, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { STACK_BYTES } from '../src/backend/conv-pool.js';
+import { convFlavor, convKernels, convSplitCalls, kernelsOf, SGD_STEP, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
 import { randomValues, relErr } from './helpers.js';
 import { CONV_SOURCE_SHA256, CONV_WASM_RELAXED, CONV_WASM_SIMD } from '../src/backend/native/conv-wasm.js';
 
@@ -88,7 +90,7 @@ describe('compiled conv module', () => {
   for (const [flavor, b64] of [['relaxed', CONV_WASM_RELAXED], ['simd', CONV_WASM_SIMD]] as const) {
     it(`${flavor}: writes nothing outside its output and scratch buffers`, () => {
       v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-      const memory = new WebAssembly.Memory({ initial: 8 });
+      const memory = new WebAssembly.Memory({ initial: 16 });
       const k = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(b64, 'base64')), { env: { memory } })
         .exports as unknown as ConvExports;
       const heap = new Float32Array(memory.buffer);
@@ -96,6 +98,9 @@ describe('compiled conv module', () => {
       const [N, H, W, Ci, Co, K] = [2, 5, 5, 8, 16, 3];
       const x = 20000; const w = x + N * H * W * Ci; const y = w + K * K * Ci * Co; const s = y + N * H * W * Co;
       const scratch = Math.max(k.fwd_scratch(K * K, Ci, Co), k.filter_scratch(K * K, Ci, Co)) / 4;
+      // The module's shadow stack: the region just below x, given to it as the caller must.
+      k.__stack_pointer.value = 4 * x;
+      const stackFloats = STACK_BYTES / 4;
       heap.set(randomValues(N * H * W * Ci, 1), x);
       heap.set(randomValues(K * K * Ci * Co, 2), w);
       heap.set(randomValues(N * H * W * Co, 3), y);
@@ -104,9 +109,10 @@ describe('compiled conv module', () => {
       k.conv_fwd(4 * x, 4 * w, 4 * y, ...g, 4 * s);
       k.conv_bwd_filter(4 * x, 4 * y, 4 * w, ...g, 4 * s, 0, Co / 8);
       k.conv_bwd_input(4 * y, 4 * w, 4 * x, ...g, 4 * s);
-      // Every word outside [x, end of scratch) is untouched (no stack, no static data).
+      // Every word outside [its stack, end of scratch) is untouched (no static data, no default stack).
+      expect(s + scratch).toBeLessThan(heap.length);
       for (let i = 0; i < heap.length; i++) {
-        if (i >= x && i < s + scratch) continue;
+        if (i >= x - stackFloats && i < s + scratch) continue;
         if (heap[i] !== snapshot[i]) throw new Error(`word ${i} changed`);
       }
     });
@@ -126,10 +132,12 @@ describe('conv2d forward and gradients on wasm match cpu (compiled kernels)', ()
 
   it('the plain-SIMD build agrees with the fused build', async () => {
     await use('wasm');
-    const backend = tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } };
-    const active = convKernels(backend.wasm.asm.memory)!;
+    const backend = tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number } };
+    const active = kernelsOf(tf.backend() as unknown as BackendWasm)!.k;
+    expect(active).toBe(convKernels(backend.wasm.asm.memory));
     const plain = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(CONV_WASM_SIMD, 'base64')),
       { env: { memory: backend.wasm.asm.memory } }).exports as unknown as ConvExports;
+    plain.__stack_pointer.value = ((backend.wasm._malloc(STACK_BYTES + 16) + 15) & ~15) + STACK_BYTES;
     expect(plain.flavor()).toBe(0);
     const c = CASES[1]!;
     const run = (k: ConvExports): Float32Array[] => tf.tidy(() => {

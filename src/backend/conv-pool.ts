@@ -26,6 +26,8 @@ const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
 const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
+// The module's shadow stack (locals it keeps in memory): a region of this worker's own.
+k.__stack_pointer.value = workerData.stackTop;
 const c = new Int32Array(workerData.ctrl);
 const ops = workerData.ops.map((name) => k[name]);
 let seen = 0;
@@ -65,6 +67,12 @@ const CTRL_INTS = 8 + 8 * 24;
  * threads than cores (a spinning thread would take a core another one needs).
  */
 const SPIN_MS = 15;
+/**
+ * Bytes of the compiled module's shadow stack per instance (the locals clang keeps in memory:
+ * a few KB at most). Every instance gets a region of its own: the module's default stack pointer
+ * (1024, growing down) would write into bytes of the memory someone else owns.
+ */
+export const STACK_BYTES = 64 * 1024;
 const WAIT_LIMIT_MS = 120_000;
 const PAGE = 65536;
 
@@ -80,21 +88,27 @@ export class ConvPool {
   readonly memory: WebAssembly.Memory;
   /** Whether the workers run on the caller's heap (no copies). */
   readonly inPlace: boolean;
+  /** First byte of the pool's own heap that callers may use (the workers' stacks lie below it). */
+  readonly base: number;
   private readonly slots: Slot[];
 
   /**
    * `heap`: a shared memory the workers compute on in place (the wasm backend's own heap, see
-   * ./shared-heap.ts); without it the pool has a heap of its own and callers copy in and out.
+   * ./shared-heap.ts), with `stacks`, the byte address of (threads - 1) * STACK_BYTES the caller
+   * allocated in it for the workers' stacks; without it the pool has a heap of its own (stacks at
+   * its start, `base` after them) and callers copy in and out.
    */
-  constructor(threads: number, module: WebAssembly.Module, relaxed: boolean, heap?: WebAssembly.Memory) {
+  constructor(threads: number, module: WebAssembly.Module, relaxed: boolean, heap?: WebAssembly.Memory, stacks = 0) {
     this.threads = threads;
     this.spinMs = threads <= availableParallelism() ? SPIN_MS : 0;
     this.inPlace = heap !== undefined;
     this.memory = heap ?? new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
+    this.base = heap ? 0 : (threads - 1) * STACK_BYTES;
     this.slots = [];
     for (let i = 1; i < threads; i++) {
       const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_INTS * 4));
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxed, spinMs: this.spinMs, ops: OPS } });
+      const stackTop = stacks + i * STACK_BYTES;
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxed, spinMs: this.spinMs, ops: OPS, stackTop } });
       worker.unref();
       this.slots.push({ worker, ctrl, seq: 0 });
     }

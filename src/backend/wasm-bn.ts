@@ -37,7 +37,7 @@ export function bnSplitPasses(): number {
 function overParts(ko: Ko, op: PoolOp, rows: number, C: number, args: (r0: number, r1: number, part: number) => number[]): void {
   const parts = splitRange(rows, ROW_PARTS);
   const fn = ko.k[op] as (...a: number[]) => void;
-  const p = rows * C >= MIN_PARALLEL_ELEMENTS ? convPool(ko.mod.asm?.memory) : null;
+  const p = rows * C >= MIN_PARALLEL_ELEMENTS ? convPool(ko.mod) : null;
   const groups = splitRange(ROW_PARTS, p && p.inPlace ? Math.min(p.threads, ROW_PARTS) : 1);
   const call = (q: number) => args(parts[q]![0], parts[q]![1], q);
   if (groups.length > 1) splitPasses++;

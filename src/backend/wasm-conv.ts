@@ -24,7 +24,7 @@
 import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, splitRange, wantedThreads } from './conv-pool.js';
+import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, splitRange, STACK_BYTES, wantedThreads } from './conv-pool.js';
 import { CONV_WASM_RELAXED, CONV_WASM_RELAXED_SHARED, CONV_WASM_SIMD, CONV_WASM_SIMD_SHARED } from './native/conv-wasm.js';
 
 export type ConvFlavor = 'relaxed-simd-fma' | 'simd128';
@@ -35,6 +35,8 @@ type Geometry = [
 ];
 
 export interface ConvExports {
+  /** The module's shadow-stack pointer (set per instance to a region of its own: STACK_BYTES). */
+  __stack_pointer: WebAssembly.Global;
   flavor(): number;
   fwd_scratch(T: number, Ci: number, Co: number): number;
   filter_scratch(T: number, Ci: number, Co: number): number;
@@ -112,7 +114,8 @@ let threadsOverride: number | undefined;
  * The conv thread pool (null: one thread, or threads unavailable). Started on first use; where the
  * backend's `heap` is shared (./shared-heap.ts) its workers compute on it in place.
  */
-export function convPool(heap?: WebAssembly.Memory): ConvPool | null {
+export function convPool(mod?: WasmModuleLike): ConvPool | null {
+  const heap = mod?.asm?.memory;
   if (pool !== undefined && (pool === null || !heap || !isShared(heap) || pool.memory === heap)) return pool;
   pool?.close();
   pool = null;
@@ -120,7 +123,10 @@ export function convPool(heap?: WebAssembly.Memory): ConvPool | null {
   const c = convModule();
   if (!c || threads < 2 || typeof SharedArrayBuffer === 'undefined') return pool;
   try {
-    pool = new ConvPool(threads, sharedModule()!, c.flavor === 'relaxed-simd-fma', heap && isShared(heap) ? heap : undefined);
+    const inPlace = heap && isShared(heap) ? heap : undefined;
+    // The workers' stacks, in the heap they share (kept for the process: a pool lives as long).
+    const stacks = inPlace ? align16(mod!._malloc((threads - 1) * STACK_BYTES + 16) >>> 0) : 0;
+    pool = new ConvPool(threads, sharedModule()!, c.flavor === 'relaxed-simd-fma', inPlace, stacks);
   } catch {
     pool = null; // no shared wasm memory or no worker_threads: one thread
   }
@@ -157,10 +163,21 @@ export interface WasmModuleLike {
   _free(p: number): void;
 }
 
+export const align16 = (p: number) => (p + 15) & ~15;
+const stacked = new WeakSet<ConvExports>();
+
+/** The kernels on the backend's heap, their shadow stack (STACK_BYTES) allocated there on first use. */
 export function kernelsOf(backend: BackendWasm): { k: ConvExports; mod: WasmModuleLike } | null {
   const mod = backend.wasm as unknown as WasmModuleLike;
   const k = convKernels(mod.asm?.memory);
-  return k ? { k, mod } : null;
+  if (!k) return null;
+  if (!stacked.has(k)) {
+    const p = mod._malloc(STACK_BYTES + 16) >>> 0;
+    if (p === 0) throw new Error('wasm-conv: malloc for the kernels\' stack failed');
+    k.__stack_pointer.value = align16(p) + STACK_BYTES; // grows down; kept for the process
+    stacked.add(k);
+  }
+  return { k, mod };
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */
@@ -189,7 +206,7 @@ const align4 = (n: number) => (n + 3) & ~3;
  */
 function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleLike }, op: number,
   a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, g: Geometry, aPer: number, oPer: number, scratchBytes: number): boolean {
-  const p = convPool(ko.mod.asm?.memory);
+  const p = convPool(ko.mod);
   const N = g[0];
   if (!p || N < 2) return false;
   const T = g[7] * g[8];
@@ -219,9 +236,9 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
   if (macs < MIN_MACS_PER_COPIED_FLOAT * (N / 2) * (aPer + oPer)) return false;
   const bSize = tf.util.sizeFromShape(b.shape);
   const scr = align4(Math.ceil(scratchBytes / 4) + 4);
-  // Shared heap (floats): 16, then per worker [a part | b | out part | scratch].
+  // The pool's heap (floats): the workers' stacks, 16, then per worker [a part | b | out part | scratch].
   const layout: { a: number; b: number; o: number; s: number }[] = [];
-  let cur = 16;
+  let cur = p.base / 4 + 16;
   for (let j = 1; j < parts.length; j++) {
     const n = parts[j]![1] - parts[j]![0];
     const l = { a: cur, b: cur + align4(n * aPer), o: 0, s: 0 };
@@ -278,7 +295,7 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
     withScratch(ko.mod, scratchBytes, (s) => ko.k.conv_bwd_filter(addr(backend, x), addr(backend, dy), addr(backend, out), ...g, s, 0, Co / 8));
     return;
   }
-  const p = convPool(ko.mod.asm?.memory);
+  const p = convPool(ko.mod);
   const big = N * OH * OW * Co * KH * KW * Ci >= MIN_PARALLEL_MACS;
   // Parts per thread: thread 0 (this one) takes the first group, workers the others.
   const groups = splitRange(parts.length, p && big ? Math.min(p.threads, parts.length) : 1);
@@ -308,9 +325,10 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
     });
     return;
   }
-  // Worker j: [x of its images | dy of its images | its partials | scratch] in the shared heap.
+  // Worker j: [x of its images | dy of its images | its partials | scratch] in the pool's heap,
+  // after the workers' stacks.
   const layout: { x: number; dy: number; o: number; s: number; n0: number; n1: number }[] = [];
-  let cur = 16;
+  let cur = p ? p.base / 4 + 16 : 16;
   for (let j = 1; j < groups.length; j++) {
     const [q0, q1] = groups[j]!;
     const n0 = parts[q0]![0];

@@ -18,7 +18,10 @@
  * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
  * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
  * memory and for a shared memory (the conv thread pool). The module imports that memory and uses
- * no stack, no data segment and no libc: every buffer is a byte offset the caller allocated.
+ * no data segment and no libc: every buffer is a byte offset the caller allocated. Locals clang
+ * keeps in memory go on its shadow stack, whose pointer (__stack_pointer) is exported: the caller
+ * gives every instance a stack region of its own (the default, 1024 growing down, would write
+ * into memory the module does not own).
  *
  * Shapes: x [N,H,W,Ci], w [KH,KW,Ci,Co], y/dy [N,OH,OW,Co]; T = KH*KW taps.
  */
@@ -299,6 +302,232 @@ static void conv_wino(const float *x, const float *g, float *y, int N, int H, in
 }
 
 /*
+ * Winograd F(4x4, 3x3) (Lavin & Gray's points 0, 1, -1, 2, -2): 6x6 input tiles, 4x4 output
+ * tiles, 36 multiplies per tile and channel pair for 16 outputs (2.25 per output against
+ * F(2x2, 3x3)'s 4), on the same blocks, GEMMs and thread split as conv_wino.
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ */
+#ifndef WINO4
+#define WINO4 1
+#endif
+/* Whether a Winograd conv takes F(4x4) (else F(2x2)). */
+static int wino4_applies(int H, int W) { return WINO4 && H >= 4 && W >= 4; }
+
+/* Tiles per block: V and M blocks (36 * TB * (Ci + Co) floats) near 128 KB; a multiple of MR. */
+#ifndef WINO4_BLOCK
+#define WINO4_BLOCK 8192
+#endif
+#ifndef WINO4_MAX_TB
+#define WINO4_MAX_TB 128
+#endif
+#ifndef WINO4_DW_TILES
+#define WINO4_DW_TILES 7281
+#endif
+#ifndef WINO4_DW_MAX
+#define WINO4_DW_MAX 128
+#endif
+static int wino4_tb(int Ci, int Co) {
+  int tb = WINO4_BLOCK / (Ci + Co);
+  tb -= tb % MR;
+  if (tb < 2 * MR) tb = 2 * MR;
+  if (tb > WINO4_MAX_TB) tb = WINO4_MAX_TB;
+  return tb;
+}
+static int wino4_tb_dw(int Ci, int Co) {
+  int tb = WINO4_DW_TILES / (Ci + Co);
+  if (tb < 16) tb = 16;
+  if (tb > WINO4_DW_MAX) tb = WINO4_DW_MAX;
+  return tb;
+}
+static int wino4_floats(int Ci, int Co) {
+  const int tb = wino4_tb(Ci, Co) > wino4_tb_dw(Ci, Co) ? wino4_tb(Ci, Co) : wino4_tb_dw(Ci, Co);
+  return 36 * Ci * Co + 36 * (tb * (Ci + Co) + 2 * WINO_PAD) + (Ci > Co ? Ci : Co) + 16 + 16;
+}
+
+/* Scratch floats of either Winograd path. */
+static int wino_all_floats(int Ci, int Co) {
+  const int a = wino_floats(Ci, Co), b = wino4_floats(Ci, Co);
+  return a > b ? a : b;
+}
+
+/* r = B^T d along one dimension (6 values). */
+static inline __attribute__((always_inline)) void bt6(const V d[6], V r[6]) {
+  const V four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
+  r[0] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(four, d[0]), wasm_f32x4_mul(five, d[2])), d[4]);
+  r[1] = wasm_f32x4_sub(wasm_f32x4_add(d[3], d[4]), wasm_f32x4_mul(four, wasm_f32x4_add(d[1], d[2])));
+  r[2] = wasm_f32x4_add(wasm_f32x4_sub(d[4], d[3]), wasm_f32x4_mul(four, wasm_f32x4_sub(d[1], d[2])));
+  r[3] = wasm_f32x4_add(wasm_f32x4_sub(d[4], d[2]), wasm_f32x4_mul(two, wasm_f32x4_sub(d[3], d[1])));
+  r[4] = wasm_f32x4_sub(wasm_f32x4_sub(d[4], d[2]), wasm_f32x4_mul(two, wasm_f32x4_sub(d[3], d[1])));
+  r[5] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(four, d[1]), wasm_f32x4_mul(five, d[3])), d[5]);
+}
+
+/* V = B^T d B of the 6x6 input tile at rows 4ty-1.., columns 4tx-1.. (zero outside the map). */
+static inline __attribute__((always_inline)) void wino4_in(const float *x, int n, int ty, int tx, int H, int W, int Ci,
+                                                           const float *zero, float *v, int VS) {
+  const float *d[36];
+  for (int i = 0; i < 6; i++) {
+    const int ih = 4 * ty - 1 + i;
+    for (int j = 0; j < 6; j++) {
+      const int iw = 4 * tx - 1 + j;
+      d[i * 6 + j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((n * H + ih) * W + iw) * Ci : zero;
+    }
+  }
+  for (int c = 0; c < Ci; c += 4) {
+    V r[6][6];
+#pragma clang loop unroll(full)
+    for (int j = 0; j < 6; j++) {
+      V col[6], out[6];
+#pragma clang loop unroll(full)
+      for (int i = 0; i < 6; i++) col[i] = wasm_v128_load(d[i * 6 + j] + c);
+      bt6(col, out);
+#pragma clang loop unroll(full)
+      for (int i = 0; i < 6; i++) r[i][j] = out[i];
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 6; i++) {
+      V out[6];
+      bt6(r[i], out);
+#pragma clang loop unroll(full)
+      for (int j = 0; j < 6; j++) wasm_v128_store(v + (i * 6 + j) * VS + c, out[j]);
+    }
+  }
+}
+
+/* y = A^T m along one dimension (6 -> 4 values). */
+static inline __attribute__((always_inline)) void at6(const V m[6], V y[4]) {
+  const V two = wasm_f32x4_splat(2.f), four = wasm_f32x4_splat(4.f), eight = wasm_f32x4_splat(8.f);
+  const V s12 = wasm_f32x4_add(m[1], m[2]), d12 = wasm_f32x4_sub(m[1], m[2]);
+  const V s34 = wasm_f32x4_add(m[3], m[4]), d34 = wasm_f32x4_sub(m[3], m[4]);
+  y[0] = wasm_f32x4_add(wasm_f32x4_add(m[0], s12), s34);
+  y[1] = wasm_f32x4_add(d12, wasm_f32x4_mul(two, d34));
+  y[2] = wasm_f32x4_add(s12, wasm_f32x4_mul(four, s34));
+  y[3] = wasm_f32x4_add(wasm_f32x4_add(d12, wasm_f32x4_mul(eight, d34)), m[5]);
+}
+
+/* G's fractions. */
+#define SIXTH (1.f / 6.f)
+#define TWELFTH (1.f / 12.f)
+#define TWENTYFOURTH (1.f / 24.f)
+
+/* u = G g (3 -> 6 values), 4 lanes at a time: g6's operations, lane by lane. */
+static inline __attribute__((always_inline)) void g6v(V g0, V g1, V g2, V u[6]) {
+  const V a = wasm_f32x4_add(wasm_f32x4_mul(g0, wasm_f32x4_splat(TWENTYFOURTH)), wasm_f32x4_mul(g2, wasm_f32x4_splat(SIXTH)));
+  const V b = wasm_f32x4_mul(g1, wasm_f32x4_splat(TWELFTH));
+  u[0] = wasm_f32x4_mul(g0, wasm_f32x4_splat(0.25f));
+  u[1] = wasm_f32x4_mul(wasm_f32x4_neg(wasm_f32x4_add(wasm_f32x4_add(g0, g1), g2)), wasm_f32x4_splat(SIXTH));
+  u[2] = wasm_f32x4_mul(wasm_f32x4_neg(wasm_f32x4_add(wasm_f32x4_sub(g0, g1), g2)), wasm_f32x4_splat(SIXTH));
+  u[3] = wasm_f32x4_add(a, b);
+  u[4] = wasm_f32x4_sub(a, b);
+  u[5] = g2;
+}
+
+/* 4 floats p[0], p[s], p[2s], p[3s]. */
+static inline __attribute__((always_inline)) V load_strided(const float *p, int s) {
+  return s == 1 ? wasm_v128_load(p) : wasm_f32x4_make(p[0], p[s], p[2 * s], p[3 * s]);
+}
+
+/*
+ * U[e][nb][ci][8] = (G g G^T)[e] for the filter g read at g + kh*skh + kw*skw + ci*sci + co*sco,
+ * 4 output channels at a time.
+ */
+static void wino4_filter(const float *g, float *U, int Ci, int Co, int skh, int skw, int sci, int sco) {
+  const int NB = Co / 8;
+  for (int ci = 0; ci < Ci; ci++)
+    for (int co = 0; co < Co; co += 4) {
+      const float *gp = g + ci * sci + co * sco;
+      V t[6][3];
+#pragma clang loop unroll(full)
+      for (int j = 0; j < 3; j++) {
+        V u[6];
+        g6v(load_strided(gp + j * skw, sco), load_strided(gp + skh + j * skw, sco), load_strided(gp + 2 * skh + j * skw, sco), u);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 6; i++) t[i][j] = u[i];
+      }
+#pragma clang loop unroll(full)
+      for (int i = 0; i < 6; i++) {
+        V u[6];
+        g6v(t[i][0], t[i][1], t[i][2], u);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 6; j++) wasm_v128_store(U + (((i * 6 + j) * NB + co / 8) * Ci + ci) * 8 + co % 8, u[j]);
+      }
+    }
+}
+
+/* conv_wino's contract, on F(4x4, 3x3). */
+static void conv_wino4(const float *x, const float *g, float *y, int N, int H, int W, int Ci, int Co, int skh, int skw,
+                       int sci, int sco, char *scratch) {
+  const int NB = Co / 8, TB = wino4_tb(Ci, Co), TH = (H + 3) / 4, TW = (W + 3) / 4, TT = N * TH * TW;
+  float *U = (float *)(((unsigned)scratch + 15) & ~15u);
+  const int VS = TB * Ci + WINO_PAD, MS = TB * Co + WINO_PAD;
+  float *Vb = U + 36 * Ci * Co, *Mb = Vb + 36 * VS, *zero = Mb + 36 * MS;
+  for (int c = 0; c < Ci; c++) zero[c] = 0.f;
+  wino4_filter(g, U, Ci, Co, skh, skw, sci, sco);
+  int n = 0, ty = 0, tx = 0;
+  for (int t0 = 0; t0 < TT; t0 += TB) {
+    const int tb = TT - t0 < TB ? TT - t0 : TB, tbr = (tb + MR - 1) / MR * MR;
+    int bn = n, by = ty, bx = tx;
+    for (int t = 0; t < tbr; t++) {
+      float *v = Vb + t * Ci;
+      if (t >= tb) {
+        for (int e = 0; e < 36; e++)
+          for (int c = 0; c < Ci; c++) v[e * VS + c] = 0.f;
+        continue;
+      }
+      wino4_in(x, bn, by, bx, H, W, Ci, zero, v, VS);
+      if (++bx == TW) {
+        bx = 0;
+        if (++by == TH) {
+          by = 0;
+          bn++;
+        }
+      }
+    }
+    for (int e = 0; e < 36; e++)
+      for (int nb = 0; nb < NB; nb++) {
+        const float *B = U + (e * NB + nb) * Ci * 8;
+        for (int r0 = 0; r0 < tbr; r0 += MR)
+          micro_s(Vb + e * VS + r0 * Ci, Ci, B, Ci, Mb + e * MS + r0 * Co + nb * 8, Co);
+      }
+    /* Output transform: y[4x4 tile] = A^T M A, rows and columns beyond the map dropped. */
+    for (int t = 0; t < tb; t++) {
+      const float *m = Mb + t * Co;
+      const int oh = 4 * ty, ow = 4 * tx, nh = H - oh < 4 ? H - oh : 4, nw = W - ow < 4 ? W - ow : 4;
+      float *o = y + ((n * H + oh) * W + ow) * Co;
+      for (int c = 0; c < Co; c += 4) {
+        V s[4][6];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 6; j++) {
+          V col[6], out[4];
+#pragma clang loop unroll(full)
+          for (int i = 0; i < 6; i++) col[i] = wasm_v128_load(m + (i * 6 + j) * MS + c);
+          at6(col, out);
+#pragma clang loop unroll(full)
+          for (int i = 0; i < 4; i++) s[i][j] = out[i];
+        }
+#pragma clang loop unroll(full)
+        for (int i = 0; i < 4; i++) {
+          V out[4];
+          at6(s[i], out);
+          if (i < nh)
+#pragma clang loop unroll(full)
+            for (int j = 0; j < 4; j++)
+              if (j < nw) wasm_v128_store(o + (i * W + j) * Co + c, out[j]);
+        }
+      }
+      if (++tx == TW) {
+        tx = 0;
+        if (++ty == TH) {
+          ty = 0;
+          n++;
+        }
+      }
+    }
+  }
+}
+
+/*
  * im2col rows of output pixels [p0, p0 + pc): A[pi][t*Ci + ci] = x at tap t of pixel p0 + pi (zero
  * where the tap reads padding), columns R..Rp zeroed. Pixel coordinates are stepped along
  * without divisions, and taps of pixels whose window lies inside the map are copied without
@@ -355,7 +584,7 @@ EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
   const int direct = T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + 3 * T + MR + CHUNK * (T * (Ci > Co ? Ci : Co) + 4) +
                      T * Ci * Co + 8 + CHUNK + 8;
   /* 3x3 filters may take the Winograd path, forward (Ci -> Co) or input gradient (Co -> Ci). */
-  const int a = T == 9 ? wino_floats(Ci, Co) : 0, b = T == 9 ? wino_floats(Co, Ci) : 0;
+  const int a = T == 9 ? wino_all_floats(Ci, Co) : 0, b = T == 9 ? wino_all_floats(Co, Ci) : 0;
   const int most = direct > a ? (direct > b ? direct : b) : (a > b ? a : b);
   return 4 * most + 64;
 }
@@ -403,7 +632,8 @@ EXPORT("conv_fwd")
 void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int Ci, int OH, int OW, int Co, int KH,
               int KW, int sh, int sw, int pt, int pl, char *scratch) {
   if (wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl)) {
-    conv_wino(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
+    if (wino4_applies(H, W)) conv_wino4(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
+    else conv_wino(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
     return;
   }
   const int T = KH * KW, NB = Co / 8;
@@ -477,7 +707,8 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
   if (wino_applies(OH, OW, H, W, Co, Ci, KH, KW, sh, sw, pt, pl)) {
     /* dx = conv3x3(dy, w flipped in both taps, ci and co swapped), stride 1, pad 1. */
-    conv_wino(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
+    if (wino4_applies(H, W)) conv_wino4(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
+    else conv_wino(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
     return;
   }
   const int T = KH * KW, NB = Ci / 8;
@@ -699,6 +930,102 @@ static void conv_wino_filter(const float *x, const float *dy, float *dw, int N, 
     }
 }
 
+/* (r0, r1, r2) = G^T s (6 -> 3 values), 4 lanes at a time. */
+static inline __attribute__((always_inline)) void gt6(const V s[6], V *r0, V *r1, V *r2) {
+  const V six = wasm_f32x4_splat(SIXTH), twelve = wasm_f32x4_splat(TWELFTH), tf = wasm_f32x4_splat(TWENTYFOURTH);
+  *r0 = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(s[0], wasm_f32x4_splat(0.25f)), wasm_f32x4_mul(wasm_f32x4_add(s[1], s[2]), six)),
+                       wasm_f32x4_mul(wasm_f32x4_add(s[3], s[4]), tf));
+  *r1 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(s[2], s[1]), six), wasm_f32x4_mul(wasm_f32x4_sub(s[3], s[4]), twelve));
+  *r2 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(wasm_f32x4_add(s[3], s[4]), s[1]), s[2]), six), s[5]);
+}
+
+/* conv_wino_filter's contract, on F(4x4, 3x3): D = A dy A^T per 4x4 tile of dy, dw = G^T S G. */
+static void conv_wino4_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int Co, int nb0,
+                              int nb1, char *scratch) {
+  const int TB = wino4_tb_dw(Ci, Co), TH = (H + 3) / 4, TW = (W + 3) / 4, TT = N * TH * TW;
+  float *S = (float *)(((unsigned)scratch + 15) & ~15u);
+  const int VS = TB * Ci + WINO_PAD, MS = TB * Co + WINO_PAD;
+  float *Vb = S + 36 * Ci * Co, *Db = Vb + 36 * VS, *zero = Db + 36 * MS;
+  for (int c = 0; c < (Ci > Co ? Ci : Co); c++) zero[c] = 0.f;
+  for (int i = 0; i < 36 * Ci * Co; i++) S[i] = 0.f;
+  const V two = wasm_f32x4_splat(2.f), four = wasm_f32x4_splat(4.f), eight = wasm_f32x4_splat(8.f);
+  int n = 0, ty = 0, tx = 0;
+  for (int t0 = 0; t0 < TT; t0 += TB) {
+    const int tb = TT - t0 < TB ? TT - t0 : TB;
+    for (int t = 0; t < tb; t++) {
+      float *v = Vb + t * Ci, *dd = Db + t * Co;
+      wino4_in(x, n, ty, tx, H, W, Ci, zero, v, VS);
+      const int oh = 4 * ty, ow = 4 * tx;
+      const float *q[16];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+          q[i * 4 + j] = oh + i < H && ow + j < W ? dy + ((n * H + oh + i) * W + ow + j) * Co : zero;
+      for (int c = nb0 * 8; c < nb1 * 8; c += 4) {
+        /* rows: u[a][j] = sum_i A[a][i] q[i][j]; then the same on columns. A = (A^T)^T. */
+        V u[6][4];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 4; j++) {
+          const V q0 = wasm_v128_load(q[j] + c), q1 = wasm_v128_load(q[4 + j] + c), q2 = wasm_v128_load(q[8 + j] + c),
+                  q3 = wasm_v128_load(q[12 + j] + c);
+          const V s02 = wasm_f32x4_add(q0, q2), s13 = wasm_f32x4_add(q1, q3);
+          const V f02 = wasm_f32x4_add(q0, wasm_f32x4_mul(four, q2)), f13 = wasm_f32x4_add(wasm_f32x4_mul(two, q1), wasm_f32x4_mul(eight, q3));
+          u[0][j] = q0;
+          u[1][j] = wasm_f32x4_add(s02, s13);
+          u[2][j] = wasm_f32x4_sub(s02, s13);
+          u[3][j] = wasm_f32x4_add(f02, f13);
+          u[4][j] = wasm_f32x4_sub(f02, f13);
+          u[5][j] = q3;
+        }
+#pragma clang loop unroll(full)
+        for (int a = 0; a < 6; a++) {
+          const V s02 = wasm_f32x4_add(u[a][0], u[a][2]), s13 = wasm_f32x4_add(u[a][1], u[a][3]);
+          const V f02 = wasm_f32x4_add(u[a][0], wasm_f32x4_mul(four, u[a][2]));
+          const V f13 = wasm_f32x4_add(wasm_f32x4_mul(two, u[a][1]), wasm_f32x4_mul(eight, u[a][3]));
+          wasm_v128_store(dd + (a * 6 + 0) * MS + c, u[a][0]);
+          wasm_v128_store(dd + (a * 6 + 1) * MS + c, wasm_f32x4_add(s02, s13));
+          wasm_v128_store(dd + (a * 6 + 2) * MS + c, wasm_f32x4_sub(s02, s13));
+          wasm_v128_store(dd + (a * 6 + 3) * MS + c, wasm_f32x4_add(f02, f13));
+          wasm_v128_store(dd + (a * 6 + 4) * MS + c, wasm_f32x4_sub(f02, f13));
+          wasm_v128_store(dd + (a * 6 + 5) * MS + c, u[a][3]);
+        }
+      }
+      if (++tx == TW) {
+        tx = 0;
+        if (++ty == TH) {
+          ty = 0;
+          n++;
+        }
+      }
+    }
+    for (int e = 0; e < 36; e++)
+      for (int ci0 = 0; ci0 < Ci; ci0 += MR)
+        for (int nb = nb0; nb < nb1; nb++)
+          micro_t(Vb + e * VS + ci0, Ci, Db + e * MS + nb * 8, Co, tb, S + (e * Ci + ci0) * Co + nb * 8, Co);
+  }
+  /* dw[i][j] = sum_ab G[a][i] S[a*6+b] G[b][j]: G^T = [1/4 -1/6 -1/6 1/24 1/24 0;
+   * 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1]; 4 output channels at a time. */
+  for (int ci = 0; ci < Ci; ci++)
+    for (int co = nb0 * 8; co < nb1 * 8; co += 4) {
+      V t[3][6];
+#pragma clang loop unroll(full)
+      for (int b = 0; b < 6; b++) {
+        V c6[6];
+#pragma clang loop unroll(full)
+        for (int a = 0; a < 6; a++) c6[a] = wasm_v128_load(S + ((a * 6 + b) * Ci + ci) * Co + co);
+        gt6(c6, &t[0][b], &t[1][b], &t[2][b]);
+      }
+#pragma clang loop unroll(full)
+      for (int i = 0; i < 3; i++) {
+        V o0, o1, o2;
+        gt6(t[i], &o0, &o1, &o2);
+        float *o = dw + (i * 3) * Ci * Co + ci * Co + co;
+        wasm_v128_store(o, o0);
+        wasm_v128_store(o + Ci * Co, o1);
+        wasm_v128_store(o + 2 * Ci * Co, o2);
+      }
+    }
+}
+
 /* Pixels per im2col chunk of conv_bwd_filter, and the scratch it needs. */
 static int chunk_pixels(int R) {
 #ifndef DW_CHUNK_BYTES
@@ -716,7 +1043,7 @@ static int chunk_pixels(int R) {
 EXPORT("filter_scratch") int filter_scratch(int T, int Ci, int Co) {
   const int R = T * Ci, Rp = (R + MR - 1) / MR * MR;
   const int im2col = chunk_pixels(R) * Rp, tiny = TINY_IMAGES * (Ci + 4 + Co + 8);
-  const int most = im2col > tiny ? im2col : tiny, wino = T == 9 ? wino_floats(Ci, Co) + (Ci > Co ? Ci : Co) : 0;
+  const int most = im2col > tiny ? im2col : tiny, wino = T == 9 ? wino_all_floats(Ci, Co) + (Ci > Co ? Ci : Co) : 0;
   return 4 * ((most > wino ? most : wino) + MR + 8 + MR + 1) + 64;
 }
 
@@ -731,7 +1058,8 @@ EXPORT("conv_bwd_filter")
 void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int OH, int OW, int Co,
                      int KH, int KW, int sh, int sw, int pt, int pl, char *scratch, int nb0, int nb1) {
   if (wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl)) {
-    conv_wino_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
+    if (wino4_applies(H, W)) conv_wino4_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
+    else conv_wino_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
     return;
   }
   const int T = KH * KW, R = T * Ci, Rp = (R + MR - 1) / MR * MR, P = N * OH * OW, PC = chunk_pixels(R);
