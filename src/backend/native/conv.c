@@ -5,8 +5,11 @@
  *    (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and
  *    run slower, measured). Which loops feed it:
  *     - 3x3, stride-1, pad-1 convs that keep the map size, on maps of >= 16 positions (fwd, dx
- *       and dW): Winograd F(2x2, 3x3) (conv_wino, conv_wino_filter): 2.25x fewer multiplies,
- *       2-3x faster than the direct loops on the ResNets' shapes, measured;
+ *       and dW): Winograd, F(4x4, 3x3) where the map is at least 4x4 (conv_wino4,
+ *       conv_wino4_filter: 4x fewer multiplies than direct, 0.61-0.94x the time of F(2x2) on the
+ *       ResNets' shapes, max error ~2e-6-1e-5 of the largest value against the cpu backend),
+ *       else F(2x2, 3x3) (conv_wino, conv_wino_filter: 2.25x fewer multiplies, 2-3x faster than
+ *       the direct loops, error ~2e-7-1e-6), measured;
  *     - other maps over 16 positions: gathered rows with K = taps x channels contiguous (im2col
  *       chunks for the forward and dW, dy rows per stride phase for dx);
  *     - maps of at most 16 positions: position-major loops over live taps only (tiny maps);
