@@ -68,15 +68,15 @@ static inline __attribute__((always_inline)) void micro(int nT, const float *con
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) a[r] = A[MR * t + r];
     const float *b = B[t];
-    for (int k = 0; k < K; k++) {
-      V b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-      b += bs;
+    /* Fixed row bases and one running offset each for A and B: stepping the MR row pointers
+     * instead took ~1.8x as long, measured (27 against 49 GFLOP/s). */
+    for (int k = 0, ka = 0, kb = 0; k < K; k++, ka += as, kb += bs) {
+      const V b0 = wasm_v128_load(b + kb), b1 = wasm_v128_load(b + kb + 4);
 #pragma clang loop unroll(full)
       for (int r = 0; r < MR; r++) {
-        V x = wasm_v128_load32_splat(a[r]);
+        const V x = wasm_v128_load32_splat(a[r] + ka);
         c[r][0] = MADD(c[r][0], x, b0);
         c[r][1] = MADD(c[r][1], x, b1);
-        a[r] += as;
       }
     }
   }
@@ -670,29 +670,32 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
     return;
   }
   if (OH * OW <= TINY) {
-    /* Tiny maps: one output position at a time, MR images per tile, live taps only. */
+    /* Tiny maps: one output position at a time, live taps only; per 8-column block, MR images
+     * per tile over all images (the block's live-tap weights, nT x Ci x 8 floats, stay in L1:
+     * 1.7-2x faster than taking the blocks inside each image tile, measured). */
     int *taps = (int *)(zero + Ci + Co + 8);
-    for (int g0 = 0; g0 < NB; g0 += G) {
-      const int g1 = g0 + G < NB ? g0 + G : NB;
-      for (int q = 0; q < OH * OW; q++) {
-        const int oh = q / OW, ow = q - oh * OW;
+    (void)G;
+    for (int q = 0; q < OH * OW; q++) {
+      const int oh = q / OW, ow = q - oh * OW;
+      int nT = 0;
+      for (int kh = 0; kh < KH; kh++) {
+        const int ih = oh * sh + kh - pt;
+        if (ih < 0 || ih >= H) continue;
+        for (int kw = 0; kw < KW; kw++) {
+          const int iw = ow * sw + kw - pl;
+          if (iw < 0 || iw >= W) continue;
+          taps[2 * nT] = kh * KW + kw;
+          taps[2 * nT + 1] = (ih * W + iw) * Ci;
+          nT++;
+        }
+      }
+      for (int nb = 0; nb < NB; nb++) {
+        for (int i = 0; i < nT; i++) bptr[i] = Bp + (nb * T + taps[2 * i]) * Ci * 8;
         for (int n0 = 0; n0 < N; n0 += MR) {
-          int nT = 0;
-          for (int kh = 0; kh < KH; kh++) {
-            const int ih = oh * sh + kh - pt;
-            if (ih < 0 || ih >= H) continue;
-            for (int kw = 0; kw < KW; kw++) {
-              const int iw = ow * sw + kw - pl;
-              if (iw < 0 || iw >= W) continue;
-              for (int r = 0; r < MR; r++) rows[MR * nT + r] = n0 + r < N ? x + (((n0 + r) * H + ih) * W + iw) * Ci : zero;
-              taps[nT++] = kh * KW + kw;
-            }
-          }
-          for (int nb = g0; nb < g1; nb++) {
-            for (int i = 0; i < nT; i++) bptr[i] = Bp + (nb * T + taps[i]) * Ci * 8;
-            for (int r = 0; r < MR; r++) outs[r] = n0 + r < N ? y + ((n0 + r) * OH * OW + q) * Co + nb * 8 : dummy;
-            micro(nT, rows, bptr, Ci, 1, 8, outs, 0);
-          }
+          for (int i = 0; i < nT; i++)
+            for (int r = 0; r < MR; r++) rows[MR * i + r] = n0 + r < N ? x + (n0 + r) * H * W * Ci + taps[2 * i + 1] : zero;
+          for (int r = 0; r < MR; r++) outs[r] = n0 + r < N ? y + ((n0 + r) * OH * OW + q) * Co + nb * 8 : dummy;
+          micro(nT, rows, bptr, Ci, 1, 8, outs, 0);
         }
       }
     }
@@ -723,30 +726,31 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
   float **outs = L.outs;
   const int G = group_blocks(T * Co, NB);
   if (H * W <= TINY) {
-    /* Tiny maps: one dx position at a time, MR images per tile, live taps only. */
+    /* Tiny maps: one dx position at a time, live taps only, each 8-column block over all
+     * images (as the forward's tiny maps). */
     int *taps = (int *)(zero + Ci + Co + 8);
-    for (int g0 = 0; g0 < NB; g0 += G) {
-      const int g1 = g0 + G < NB ? g0 + G : NB;
-      for (int q = 0; q < H * W; q++) {
-        const int ih = q / W, iw = q - ih * W;
+    (void)G;
+    for (int q = 0; q < H * W; q++) {
+      const int ih = q / W, iw = q - ih * W;
+      int nT = 0;
+      for (int kh = 0; kh < KH; kh++) {
+        const int a = ih + pt - kh;
+        if (a < 0 || a % sh || a / sh >= OH) continue;
+        for (int kw = 0; kw < KW; kw++) {
+          const int b = iw + pl - kw;
+          if (b < 0 || b % sw || b / sw >= OW) continue;
+          taps[2 * nT] = kh * KW + kw;
+          taps[2 * nT + 1] = (a / sh * OW + b / sw) * Co;
+          nT++;
+        }
+      }
+      for (int nb = 0; nb < NB; nb++) {
+        for (int i = 0; i < nT; i++) bptr[i] = Bp + (nb * T + taps[2 * i]) * Co * 8;
         for (int n0 = 0; n0 < N; n0 += MR) {
-          int nT = 0;
-          for (int kh = 0; kh < KH; kh++) {
-            const int a = ih + pt - kh;
-            if (a < 0 || a % sh || a / sh >= OH) continue;
-            for (int kw = 0; kw < KW; kw++) {
-              const int b = iw + pl - kw;
-              if (b < 0 || b % sw || b / sw >= OW) continue;
-              for (int r = 0; r < MR; r++)
-                rows[MR * nT + r] = n0 + r < N ? dy + (((n0 + r) * OH + a / sh) * OW + b / sw) * Co : zero;
-              taps[nT++] = kh * KW + kw;
-            }
-          }
-          for (int nb = g0; nb < g1; nb++) {
-            for (int i = 0; i < nT; i++) bptr[i] = Bp + (nb * T + taps[i]) * Co * 8;
-            for (int r = 0; r < MR; r++) outs[r] = n0 + r < N ? dx + ((n0 + r) * H * W + q) * Ci + nb * 8 : dummy;
-            micro(nT, rows, bptr, Co, 1, 8, outs, 0);
-          }
+          for (int i = 0; i < nT; i++)
+            for (int r = 0; r < MR; r++) rows[MR * i + r] = n0 + r < N ? dy + (n0 + r) * OH * OW * Co + taps[2 * i + 1] : zero;
+          for (int r = 0; r < MR; r++) outs[r] = n0 + r < N ? dx + ((n0 + r) * H * W + q) * Ci + nb * 8 : dummy;
+          micro(nT, rows, bptr, Co, 1, 8, outs, 0);
         }
       }
     }
