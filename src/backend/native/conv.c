@@ -1104,14 +1104,9 @@ void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, i
               const float *src = x + (((n0 + i) * H + ih) * W + iw) * Ci;
               for (int c = 0; c < Ci; c++) X[i * XS + c] = src[c];
             }
-            for (int ci0 = 0; ci0 < Ci; ci0 += MR) {
-              for (int r = 0; r < MR; r++) rows[r] = X + ci0 + r;
-              for (int nb = nb0; nb < nb1; nb++) {
-                bptr[0] = D + nb * 8;
-                for (int r = 0; r < MR; r++) outs[r] = dw + (t * Ci + ci0 + r) * Co + nb * 8;
-                micro(1, rows, bptr, nc, XS, DS, outs, 1);
-              }
-            }
+            for (int ci0 = 0; ci0 < Ci; ci0 += MR)
+              for (int nb = nb0; nb < nb1; nb++)
+                micro_t(X + ci0, XS, D + nb * 8, DS, nc, dw + (t * Ci + ci0) * Co + nb * 8, Co);
           }
         }
       }
