@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ModelSchema } from '../src/config/schema.js';
 import { createModel, disposeModel, forward, activate, type BnLayer, type Model } from '../src/model/resnet.js';
-import { ACT_STATS, BN_APPLY, BN_GRAD, BN_STATS, RELU_GRAD, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
+import { ACT_STATS, BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, RELU_GRAD, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
 import { simdOps } from '../src/backend/wasm-simd.js';
 import { randomValues, relErr, TEST_BACKENDS, useBackend } from './helpers.js';
 
@@ -179,6 +179,24 @@ describe.each(TEST_BACKENDS)('fused BatchNorm + residual + ReLU kernels on %s', 
       }
       expect(same(withG[3]!, g)).toBe(true);
       expect(Number.isNaN(y.dataSync()[3]!)).toBe(true); // the NaN went through
+    });
+  });
+});
+
+describe.each(TEST_BACKENDS)('BatchNorm running statistics kernel on %s', (backend) => {
+  it('gives the bits of the ops it replaces (running mean and unbiased variance, momentum 0.1)', async () => {
+    await useBackend(backend);
+    tf.tidy(() => {
+      const C = 37;
+      const [rm, rv, m, v] = [41, 42, 43, 44].map((seed, i) => tf.tensor1d(randomValues(C, seed).map((x) => (i % 2 ? Math.abs(x) + 0.5 : x))));
+      for (const count of [100352, 2, 7]) {
+        const factor = count / (count - 1);
+        const wantMean = tf.add(tf.mul(rm!, 1 - 0.1), tf.mul(m!, 0.1));
+        const wantVar = tf.add(tf.mul(rv!, 1 - 0.1), tf.mul(tf.mul(v!, factor), 0.1));
+        const [gm, gv] = tf.engine().runKernel(BN_RUNNING, { runMean: rm!, runVar: rv!, mean: m!, variance: v! }, { momentum: 0.1, factor } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        expect(Array.from(gm!.dataSync()), `mean, count ${count}`).toEqual(Array.from(wantMean.dataSync()));
+        expect(Array.from(gv!.dataSync()), `variance, count ${count}`).toEqual(Array.from(wantVar.dataSync()));
+      }
     });
   });
 });

@@ -45,6 +45,8 @@ export const BN_GRAD = 'SpikeprobeBatchNormGrad';
 export const ACT_STATS = 'SpikeprobeActStats';
 /** ReLU's gradient dy * step(x) in one pass (the Relu gradient below uses it where registered). */
 export const RELU_GRAD = 'SpikeprobeReluGrad';
+/** PyTorch's running-average update of one BatchNorm layer's statistics, in one kernel. */
+export const BN_RUNNING = 'SpikeprobeBatchNormRunning';
 
 type Info = tf.TensorInfo;
 type AnyBackend = tf.KernelBackend;
@@ -565,12 +567,36 @@ function registerReluGradient(): void {
 // Registration
 // ---------------------------------------------------------------------------
 
+/**
+ * Inputs runMean, runVar, mean, variance (float32 [C]); attrs momentum and factor (the unbiased
+ * variance's count / (count - 1)); outputs [runMean * (1 - momentum) + mean * momentum,
+ * runVar * (1 - momentum) + variance * factor * momentum]: the float32 operations of the tfjs ops
+ * it replaces (each scalar and every product and sum rounded to float32: double rounding through
+ * float64 is exact for these), one kernel instead of seven per layer and step.
+ */
+function bnRunning(args: { inputs: tf.NamedTensorInfoMap; backend: {}; attrs?: tf.NamedAttrMap }): Info[] {
+  const { runMean, runVar, mean, variance } = args.inputs as Record<'runMean' | 'runVar' | 'mean' | 'variance', Info>;
+  checkFloat(BN_RUNNING, runMean, runVar, mean, variance);
+  const { momentum, factor } = args.attrs as unknown as { momentum: number; factor: number };
+  const C = mean.shape[0]!;
+  const { ins, outs, infos } = buffers(args.backend as AnyBackend, [runMean, runVar, mean, variance], [[C], [C]]);
+  const [rm, rv, mv, vv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const f = Math.fround;
+  const [keep, m, k] = [f(1 - momentum), f(momentum), f(factor)];
+  for (let c = 0; c < C; c++) {
+    outs[0]![c] = f(f(rm[c]! * keep) + f(mv[c]! * m));
+    outs[1]![c] = f(f(rv[c]! * keep) + f(f(vv[c]! * k) * m));
+  }
+  return infos;
+}
+
 const BN_KERNELS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [
   { name: BN_STATS, func: bnStats as unknown as tf.KernelFunc },
   { name: BN_APPLY, func: bnApply as unknown as tf.KernelFunc },
   { name: BN_GRAD, func: bnGrad as unknown as tf.KernelFunc },
   { name: ACT_STATS, func: actStats as unknown as tf.KernelFunc },
   { name: RELU_GRAD, func: reluGrad as unknown as tf.KernelFunc },
+  { name: BN_RUNNING, func: bnRunning as unknown as tf.KernelFunc },
 ];
 
 const WASM_REPLACEMENTS: ReadonlyArray<{ name: string; func: tf.KernelFunc }> = [

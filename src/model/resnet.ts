@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { convFlavor } from '../backend/wasm-conv.js';
 import type { ModelConfig } from '../config/schema.js';
-import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../backend/fast-kernels.js';
+import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, hasFastBatchNorm } from '../backend/fast-kernels.js';
 import { Rng } from '../util/rng.js';
 
 /**
@@ -413,9 +413,18 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
 
 /** PyTorch's running-average update of BN statistics (unbiased variance), after a training step. */
 export function updateBnRunningStats(stats: NonNullable<ForwardResult['bnStats']>): void {
+  const fused = tf.getKernel(BN_RUNNING, tf.getBackend()) !== undefined;
   tf.tidy(() => {
     for (const { bn, mean, variance, count } of stats) {
-      const unbiased = tf.mul(variance, count / Math.max(1, count - 1));
+      const factor = count / Math.max(1, count - 1);
+      if (fused) {
+        const attrs = { momentum: BN_MOMENTUM, factor } as unknown as tf.NamedAttrMap;
+        const [m, v] = tf.engine().runKernel(BN_RUNNING, { runMean: bn.runMean, runVar: bn.runVar, mean, variance }, attrs) as tf.Tensor[];
+        bn.runMean.assign(m!);
+        bn.runVar.assign(v!);
+        continue;
+      }
+      const unbiased = tf.mul(variance, factor);
       bn.runMean.assign(tf.add(tf.mul(bn.runMean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
       bn.runVar.assign(tf.add(tf.mul(bn.runVar, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
     }

@@ -357,13 +357,16 @@ static int wino_all_floats(int Ci, int Co) {
 
 /* r = B^T d along one dimension (6 values). */
 static inline __attribute__((always_inline)) void bt6(const V d[6], V r[6]) {
-  const V four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
-  r[0] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(four, d[0]), wasm_f32x4_mul(five, d[2])), d[4]);
-  r[1] = wasm_f32x4_sub(wasm_f32x4_add(d[3], d[4]), wasm_f32x4_mul(four, wasm_f32x4_add(d[1], d[2])));
-  r[2] = wasm_f32x4_add(wasm_f32x4_sub(d[4], d[3]), wasm_f32x4_mul(four, wasm_f32x4_sub(d[1], d[2])));
-  r[3] = wasm_f32x4_add(wasm_f32x4_sub(d[4], d[2]), wasm_f32x4_mul(two, wasm_f32x4_sub(d[3], d[1])));
-  r[4] = wasm_f32x4_sub(wasm_f32x4_sub(d[4], d[2]), wasm_f32x4_mul(two, wasm_f32x4_sub(d[3], d[1])));
-  r[5] = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_mul(four, d[1]), wasm_f32x4_mul(five, d[3])), d[5]);
+  /* Multiply-adds (fused in the relaxed build): ~30% fewer operations than multiply, then add. */
+  const V four = wasm_f32x4_splat(4.f), mfour = wasm_f32x4_splat(-4.f), mfive = wasm_f32x4_splat(-5.f),
+          two = wasm_f32x4_splat(2.f), mtwo = wasm_f32x4_splat(-2.f);
+  const V a = wasm_f32x4_sub(d[4], d[2]), b = wasm_f32x4_sub(d[3], d[1]);
+  r[0] = MADD(MADD(d[4], four, d[0]), mfive, d[2]);
+  r[1] = MADD(wasm_f32x4_add(d[3], d[4]), mfour, wasm_f32x4_add(d[1], d[2]));
+  r[2] = MADD(wasm_f32x4_sub(d[4], d[3]), four, wasm_f32x4_sub(d[1], d[2]));
+  r[3] = MADD(a, two, b);
+  r[4] = MADD(a, mtwo, b);
+  r[5] = MADD(MADD(d[5], four, d[1]), mfive, d[3]);
 }
 
 /* V = B^T d B of the 6x6 input tile at rows 4ty-1.., columns 4tx-1.. (zero outside the map). */
@@ -404,9 +407,9 @@ static inline __attribute__((always_inline)) void at6(const V m[6], V y[4]) {
   const V s12 = wasm_f32x4_add(m[1], m[2]), d12 = wasm_f32x4_sub(m[1], m[2]);
   const V s34 = wasm_f32x4_add(m[3], m[4]), d34 = wasm_f32x4_sub(m[3], m[4]);
   y[0] = wasm_f32x4_add(wasm_f32x4_add(m[0], s12), s34);
-  y[1] = wasm_f32x4_add(d12, wasm_f32x4_mul(two, d34));
-  y[2] = wasm_f32x4_add(s12, wasm_f32x4_mul(four, s34));
-  y[3] = wasm_f32x4_add(wasm_f32x4_add(d12, wasm_f32x4_mul(eight, d34)), m[5]);
+  y[1] = MADD(d12, two, d34);
+  y[2] = MADD(s12, four, s34);
+  y[3] = MADD(wasm_f32x4_add(d12, m[5]), eight, d34);
 }
 
 /* G's fractions. */
@@ -975,7 +978,7 @@ static void conv_wino4_filter(const float *x, const float *dy, float *dw, int N,
           const V q0 = wasm_v128_load(q[j] + c), q1 = wasm_v128_load(q[4 + j] + c), q2 = wasm_v128_load(q[8 + j] + c),
                   q3 = wasm_v128_load(q[12 + j] + c);
           const V s02 = wasm_f32x4_add(q0, q2), s13 = wasm_f32x4_add(q1, q3);
-          const V f02 = wasm_f32x4_add(q0, wasm_f32x4_mul(four, q2)), f13 = wasm_f32x4_add(wasm_f32x4_mul(two, q1), wasm_f32x4_mul(eight, q3));
+          const V f02 = MADD(q0, four, q2), f13 = MADD(wasm_f32x4_mul(two, q1), eight, q3);
           u[0][j] = q0;
           u[1][j] = wasm_f32x4_add(s02, s13);
           u[2][j] = wasm_f32x4_sub(s02, s13);
@@ -986,8 +989,8 @@ static void conv_wino4_filter(const float *x, const float *dy, float *dw, int N,
 #pragma clang loop unroll(full)
         for (int a = 0; a < 6; a++) {
           const V s02 = wasm_f32x4_add(u[a][0], u[a][2]), s13 = wasm_f32x4_add(u[a][1], u[a][3]);
-          const V f02 = wasm_f32x4_add(u[a][0], wasm_f32x4_mul(four, u[a][2]));
-          const V f13 = wasm_f32x4_add(wasm_f32x4_mul(two, u[a][1]), wasm_f32x4_mul(eight, u[a][3]));
+          const V f02 = MADD(u[a][0], four, u[a][2]);
+          const V f13 = MADD(wasm_f32x4_mul(two, u[a][1]), eight, u[a][3]);
           wasm_v128_store(dd + (a * 6 + 0) * MS + c, u[a][0]);
           wasm_v128_store(dd + (a * 6 + 1) * MS + c, wasm_f32x4_add(s02, s13));
           wasm_v128_store(dd + (a * 6 + 2) * MS + c, wasm_f32x4_sub(s02, s13));
