@@ -66,7 +66,8 @@ describe('spikeprobe train: bad input exits 2 with one line naming file and fiel
 describe('a run killed with SIGKILL mid-epoch resumes to the same numbers', () => {
   it('keeps completed epochs, tears no line, and ends equal to an uninterrupted run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sp-kill-'));
-    const cfg = configFile(dir, SEED.replace('epochs: 50', 'epochs: 6') + 'decay_epochs: [3, 5]\ndecay_factors: [0.5, 0.1]\n');
+    // Enough epochs that the kill lands mid-run however fast an epoch of the tiny preset is.
+    const cfg = configFile(dir, SEED.replace('epochs: 50', 'epochs: 12') + 'decay_epochs: [3, 5]\ndecay_factors: [0.5, 0.1]\n');
     const full = cli(['train', '--config', cfg, '--preset', 'tiny', '--out', dir, '--name', 'full', '--quiet']);
     expect(full.code, full.err).toBe(0);
 
@@ -76,15 +77,15 @@ describe('a run killed with SIGKILL mid-epoch resumes to the same numbers', () =
       stdio: 'ignore',
     });
     const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    // Wait for two completed epochs, then kill during the third.
+    // Wait for two completed epochs, then kill during the next ones.
     const t0 = Date.now();
     for (;;) {
       const recs = existsSync(join(runDir, 'metrics.jsonl')) ? readMetrics(runDir) : [];
       if (recs.filter((r) => r.kind === 'epoch' && r.split === 'test').length >= 2) break;
       if (Date.now() - t0 > 120_000) throw new Error('run did not progress');
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 20));
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 30));
     child.kill('SIGKILL');
     await exited;
 
