@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/select.js';
 import { importSharedMemory, sharedHeap, SHARED_HEAP_MAX_PAGES } from '../src/backend/shared-heap.js';
-import { convPool, convSplitCalls, setConvThreads, type WasmModuleLike } from '../src/backend/wasm-conv.js';
+import { convPool, convSplitCalls, setConvThreads, SGD_STEP, unitSplitCalls, type WasmModuleLike } from '../src/backend/wasm-conv.js';
 import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
 import { bnSplitPasses } from '../src/backend/wasm-bn.js';
 import { simdOps } from '../src/backend/wasm-simd.js';
@@ -112,5 +112,31 @@ describe('wasm backend on a shared heap (2 conv threads)', () => {
     const want = run();
     await selectBackend('wasm');
     want.forEach((t, j) => expect(relErr(two[j]!, t), `output ${j}`).toBeLessThan(1e-5));
+  });
+
+  it('splits the SGD step and MaxPoolGrad over 2 threads with the same bits as 1', async () => {
+    process.env.SPIKEPROBE_THREADS = '2';
+    await selectBackend('wasm');
+    const run = () =>
+      tf.tidy(() => {
+        const n = 3 * 3 * 64 * 130 + 3; // over the split threshold, not a multiple of 4
+        const [p, buf, g] = [91, 92, 93].map((seed) => tf.tensor1d(randomValues(n, seed)));
+        const attrs = (first: boolean) => ({ lr: 0.05, momentum: 0.9, weightDecay: 5e-4, first }) as unknown as tf.NamedAttrMap;
+        const first = tf.engine().runKernel(SGD_STEP, { p: p!, buf: p!, g: g! }, attrs(true)) as tf.Tensor[];
+        const next = tf.engine().runKernel(SGD_STEP, { p: first[0]!, buf: buf!, g: g! }, attrs(false)) as tf.Tensor[];
+        const x = tf.relu(tf.tensor4d(randomValues(6 * 14 * 14 * 64, 94), [6, 14, 14, 64]));
+        const r = tf.tensor4d(randomValues(6 * 7 * 7 * 64, 95), [6, 7, 7, 64]);
+        const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 1), r)))(x);
+        return [...first, ...next, dx].map((t) => t.dataSync() as Float32Array);
+      });
+    setConvThreads(1);
+    const before1 = unitSplitCalls();
+    const one = run();
+    expect(unitSplitCalls()).toBe(before1);
+    setConvThreads(2);
+    const before = unitSplitCalls();
+    const two = run();
+    expect(unitSplitCalls() - before).toBe(3); // two SGD steps, one MaxPoolGrad
+    two.forEach((t, j) => expect(Buffer.from(t.buffer).equals(Buffer.from(one[j]!.buffer)), `output ${j}`).toBe(true));
   });
 });

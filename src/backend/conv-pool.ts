@@ -51,7 +51,7 @@ for (;;) {
 `;
 
 /** The module's exports a worker can run, by index (a job names its op by that index). */
-const OPS = ['conv_fwd', 'conv_bwd_input', 'conv_bwd_filter', 'bn_sum', 'bn_sumsq', 'bn_apply', 'bn_gsums', 'bn_gdx'] as const;
+const OPS = ['conv_fwd', 'conv_bwd_input', 'conv_bwd_filter', 'bn_sum', 'bn_sumsq', 'bn_apply', 'bn_gsums', 'bn_gdx', 'sgd_step_p', 'maxpool_grad'] as const;
 export type PoolOp = (typeof OPS)[number];
 export const OP_FWD = 0;
 export const OP_BWD_INPUT = 1;

@@ -24,7 +24,7 @@
 import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, splitRange, STACK_BYTES, wantedThreads } from './conv-pool.js';
+import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, opIndex, splitRange, STACK_BYTES, wantedThreads, type PoolOp } from './conv-pool.js';
 import { CONV_WASM_RELAXED, CONV_WASM_RELAXED_SHARED, CONV_WASM_SIMD, CONV_WASM_SIMD_SHARED } from './native/conv-wasm.js';
 
 export type ConvFlavor = 'relaxed-simd-fma' | 'simd128';
@@ -47,6 +47,7 @@ export interface ConvExports {
   maxpool_grad(dy: number, x: number, dx: number, B: number, H: number, W: number, C: number, OH: number, OW: number,
     sh: number, sw: number, fh: number, fw: number, top: number, left: number, scratch: number): void;
   sgd_step(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, lr: number, m: number, wd: number, first: number): void;
+  sgd_step_p(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, params: number): void;
   act_stats(x: number, n: number, C: number, mx: number): number;
   relu_grad(dy: number, x: number, out: number, n: number): void;
   bn_sum(x: number, rows: number, C: number, acc: number): void;
@@ -454,10 +455,39 @@ export function fastConv2DBackpropFilter(backend: BackendWasm, x: tf.TensorInfo,
   return out;
 }
 
+/** Floats below which an element-wise kernel (SGD step, MaxPoolGrad) stays on the calling thread. */
+const MIN_PARALLEL_FLOATS = 1 << 16;
+
+let unitSplits = 0;
+/** How many SGD steps and MaxPoolGrads were split over the pool so far (for tests). */
+export function unitSplitCalls(): number {
+  return unitSplits;
+}
+
+/**
+ * Run `op` over [0, units) in contiguous ranges, one per thread (this one the first), where the
+ * heap is shared and `floats` is large enough; else in one call here. args(a, b, j) are the
+ * integer arguments of the call for units [a, b) on thread j. Every unit is computed by the same
+ * code whatever the split, so results do not depend on the thread count.
+ */
+function splitUnits(ko: { k: ConvExports; mod: WasmModuleLike }, op: PoolOp, units: number, floats: number,
+  args: (a: number, b: number, j: number) => number[]): void {
+  const p = floats >= MIN_PARALLEL_FLOATS ? convPool(ko.mod) : null;
+  const parts = splitRange(units, p && p.inPlace ? Math.min(p.threads, units) : 1).filter(([a, b]) => b > a);
+  const fn = ko.k[op] as (...a: number[]) => void;
+  if (parts.length > 1) unitSplits++;
+  for (let j = 1; j < parts.length; j++) p!.post(j - 1, opIndex(op), args(parts[j]![0], parts[j]![1], j));
+  try {
+    if (parts.length > 0) fn(...args(parts[0]![0], parts[0]![1], 0));
+  } finally {
+    for (let j = 1; j < parts.length; j++) p!.wait(j - 1);
+  }
+}
+
 /**
  * MaxPoolGrad (NHWC, float32) in the compiled module, same semantics as fast-kernels.ts' loop
- * (the first maximum of each window in row-major order gets the gradient); null where the module
- * cannot run.
+ * (the first maximum of each window in row-major order gets the gradient), split by images over
+ * the pool; null where the module cannot run.
  */
 export function fastMaxPoolGrad(backend: BackendWasm, dy: tf.TensorInfo, input: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | null {
   if (!isF32(dy, input) || input.shape.length !== 4) return null;
@@ -465,10 +495,14 @@ export function fastMaxPoolGrad(backend: BackendWasm, dy: tf.TensorInfo, input: 
   if (!ko) return null;
   const out = backend.makeOutput(input.shape, 'float32');
   if (tf.util.sizeFromShape(input.shape) === 0) return out;
-  withScratch(ko.mod, 8 * info.inChannels + 32, (s) =>
-    ko.k.maxpool_grad(addr(backend, dy), addr(backend, input), addr(backend, out), info.batchSize, info.inHeight, info.inWidth,
-      info.inChannels, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.effectiveFilterHeight,
-      info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left, s));
+  const [xPer, yPer] = [info.inHeight * info.inWidth * info.inChannels, info.outHeight * info.outWidth * info.inChannels];
+  const per = 8 * info.inChannels + 64;
+  withScratch(ko.mod, per * 4, (s) => {
+    const [dya, xa, oa] = [addr(backend, dy), addr(backend, input), addr(backend, out)];
+    splitUnits(ko, 'maxpool_grad', info.batchSize, tf.util.sizeFromShape(input.shape), (a, b, j) => [dya + 4 * a * yPer, xa + 4 * a * xPer,
+      oa + 4 * a * xPer, b - a, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.strideHeight,
+      info.strideWidth, info.effectiveFilterHeight, info.effectiveFilterWidth, info.padInfo.top, info.padInfo.left, s + j * per]);
+  });
   return out;
 }
 
@@ -517,7 +551,24 @@ export function sgdStepKernel(args: { inputs: tf.NamedTensorInfoMap; backend: {}
   if (tf.util.sizeFromShape(g.shape) !== n || (!first && tf.util.sizeFromShape(buf.shape) !== n)) throw new Error(`${SGD_STEP}: shapes differ`);
   const pOut = backend.makeOutput(p.shape, 'float32');
   const bufOut = backend.makeOutput(p.shape, 'float32');
-  if (n > 0) ko.k.sgd_step(addr(backend, p), addr(backend, buf), addr(backend, g), addr(backend, pOut), addr(backend, bufOut), n, lr, momentum, weightDecay, first ? 1 : 0);
+  if (n === 0) return [pOut, bufOut];
+  if (n < MIN_PARALLEL_FLOATS) {
+    ko.k.sgd_step(addr(backend, p), addr(backend, buf), addr(backend, g), addr(backend, pOut), addr(backend, bufOut), n, lr, momentum, weightDecay, first ? 1 : 0);
+    return [pOut, bufOut];
+  }
+  // Large parameters: split in blocks of 4 over the pool (the scalars through memory: the pool
+  // passes integers only).
+  withScratch(ko.mod, 16, (params) => {
+    const heap = ko.mod.asm!.memory!.buffer;
+    new Float32Array(heap, params, 3).set([lr, momentum, weightDecay]);
+    new Int32Array(heap, params + 12, 1)[0] = first ? 1 : 0;
+    const [pa, ba, ga, po, bo] = [addr(backend, p), addr(backend, buf), addr(backend, g), addr(backend, pOut), addr(backend, bufOut)];
+    const blocks = Math.ceil(n / 4);
+    splitUnits(ko, 'sgd_step_p', blocks, n, (a, b) => {
+      const [i0, i1] = [4 * a, Math.min(n, 4 * b)];
+      return [pa + 4 * i0, ba + 4 * i0, ga + 4 * i0, po + 4 * i0, bo + 4 * i0, i1 - i0, params];
+    });
+  });
   return [pOut, bufOut];
 }
 

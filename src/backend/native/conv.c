@@ -1276,6 +1276,13 @@ void sgd_step(const float *p, const float *buf, const float *g, float *pOut, flo
   }
 }
 
+/* sgd_step with lr, m and wd read from params[0..3) and first from ((int *)params)[3] (the conv
+ * pool passes integers only). */
+EXPORT("sgd_step_p")
+void sgd_step_p(const float *p, const float *buf, const float *g, float *pOut, float *bufOut, int n, const float *params) {
+  sgd_step(p, buf, g, pOut, bufOut, n, params[0], params[1], params[2], ((const int *)params)[3]);
+}
+
 /*
  * Training-mode BatchNorm over channels-last rows ([rows][C], C % 4 == 0), the passes of
  * src/backend/fast-kernels.ts: per-channel sums in float64 (PyTorch's CPU accumulation type),
