@@ -41,13 +41,13 @@ const CASES: Case[] = [
   { name: '3x3 s2 p1 8->16 on 13x13, odd (gathered rows)', x: [2, 13, 13, 8], filter: [3, 3, 8, 16], stride: 2, pad: 1 },
   // Winograd F(4x4, 3x3) shapes (maps of 4x4 and more): one tile per image, an odd map (tiles past
   // the edge) and tiles running over images and over several blocks of the kernel, with a partial
-  // last block; F(2x2, 3x3) where a side is under 4 (maps of 16 positions or more).
+  // last block; maps of 16 positions or more with a side under 4 take the gathered rows.
   { name: '3x3 s1 p1 32->32 on 4x4 (Winograd F(4x4), 1 tile per image)', x: [3, 4, 4, 32], filter: [3, 3, 32, 32], stride: 1, pad: 1 },
   { name: '3x3 s1 p1 32->32 on 7x7 (Winograd F(4x4), odd)', x: [3, 7, 7, 32], filter: [3, 3, 32, 32], stride: 1, pad: 1 },
   { name: '3x3 s1 p1 16->24 on 14x14, batch 6 (Winograd F(4x4), blocks)', x: [6, 14, 14, 16], filter: [3, 3, 16, 24], stride: 1, pad: 1 },
   { name: '3x3 s1 p1 16->24 on 30x30, batch 3 (Winograd F(4x4), blocks over images)', x: [3, 30, 30, 16], filter: [3, 3, 16, 24], stride: 1, pad: 1 },
-  { name: '3x3 s1 p1 16->32 on 3x7 (Winograd F(2x2), odd)', x: [4, 3, 7, 16], filter: [3, 3, 16, 32], stride: 1, pad: 1 },
-  { name: '3x3 s1 p1 32->16 on 2x9 (Winograd F(2x2))', x: [5, 2, 9, 32], filter: [3, 3, 32, 16], stride: 1, pad: 1 },
+  { name: '3x3 s1 p1 16->32 on 3x7 (a side under 4: gathered rows)', x: [4, 3, 7, 16], filter: [3, 3, 16, 32], stride: 1, pad: 1 },
+  { name: '3x3 s1 p1 32->16 on 2x9 (a side under 4: gathered rows)', x: [5, 2, 9, 32], filter: [3, 3, 32, 16], stride: 1, pad: 1 },
 ];
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);

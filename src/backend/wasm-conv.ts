@@ -2,9 +2,9 @@
  * Kernels for the tfjs 'wasm' backend compiled from ./native/conv.c: forward, input gradient and
  * filter gradient of an NHWC 2-D convolution on one register-blocked GEMM micro-kernel (4 rows x 8
  * columns), plus MaxPoolGrad and a fused SGD step. 3x3 stride-1 'same' convs (most of a ResNet)
- * take Winograd F(4x4, 3x3) on maps of 4x4 and more, F(2x2, 3x3) on smaller ones, for the
- * forward, the input and the filter gradient (4x / 2.25x fewer multiplies; max error relative to
- * the largest value ~2e-6-1e-5 / ~2e-7-1e-6 against the cpu backend at batch 32); the others run on gathered rows (im2col chunks; dy rows per stride phase for the input
+ * take Winograd F(4x4, 3x3) on maps of 4x4 and more for the forward, the input and the filter
+ * gradient (4x fewer multiplies; max error relative to the largest value ~2e-6-1e-5 against the
+ * cpu backend at batch 32); the others run on gathered rows (im2col chunks; dy rows per stride phase for the input
  * gradient) or, on maps of at most 16 positions, on the live taps only. Where the engine has
  * relaxed SIMD, the kernels multiply and add in one fused instruction (f32x4.relaxed_madd), which
  * XNNPACK's build inside tfjs-backend-wasm cannot use. Large convs are split over a thread pool

@@ -4,12 +4,9 @@
  *    2-D convolution in NHWC with explicit padding, on one register-blocked GEMM micro-kernel
  *    (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and
  *    run slower, measured). Which loops feed it:
- *     - 3x3, stride-1, pad-1 convs that keep the map size, on maps of >= 16 positions (fwd, dx
- *       and dW): Winograd, F(4x4, 3x3) where the map is at least 4x4 (conv_wino4,
- *       conv_wino4_filter: 4x fewer multiplies than direct, 0.61-0.94x the time of F(2x2) on the
- *       ResNets' shapes, max error ~2e-6-1e-5 of the largest value against the cpu backend),
- *       else F(2x2, 3x3) (conv_wino, conv_wino_filter: 2.25x fewer multiplies, 2-3x faster than
- *       the direct loops, error ~2e-7-1e-6), measured;
+ *     - 3x3, stride-1, pad-1 convs that keep the map size, on maps of at least 4x4 (fwd, dx
+ *       and dW): Winograd F(4x4, 3x3) (conv_wino4, conv_wino4_filter: 4x fewer multiplies than
+ *       direct; max error ~2e-6-1e-5 of the largest value against the cpu backend);
  *     - other maps over 16 positions: gathered rows with K = taps x channels contiguous (im2col
  *       chunks for the forward and dW, dy rows per stride phase for dx);
  *     - maps of at most 16 positions: position-major loops over live taps only (tiny maps);
@@ -92,54 +89,17 @@ static inline __attribute__((always_inline)) void micro(int nT, const float *con
   }
 }
 
-/*
- * Winograd F(2x2, 3x3) for the 3x3, stride-1, pad-1 convs that keep the map size (most of a
- * ResNet's work): 16 multiplies per 2x2 output tile and channel pair instead of 36. Per block of
- * TB tiles: the input tiles are transformed (V = B^T d B, SIMD over channels: NHWC keeps them
- * contiguous), 16 GEMMs M[e] = V[e] . U[e] run on the micro-kernel below, and the outputs are
- * transformed back (Y = A^T M A). The transforms only add, subtract and halve (exact in float32
- * but for the sums' rounding). A tile's result does not depend on which block it falls in, so
- * splitting the images over threads gives the same bits.
- */
-#define WINO_MAX_TB 64
-/* Maps of at least this many positions take Winograd (4x4 maps too: 2.3x faster than the
- * tiny-map loops on ResNet18's 4x4x128 layers, measured); smaller ones the tiny-map loops. */
-#define WINO_MIN 16
-/* Floats between the 16 planes of a V/M block beyond their size: planes a multiple of 4 KB apart
- * would share cache sets (the transforms touch all 16 at once). */
+/* Floats between the 36 planes of a Winograd V/M block beyond their size: planes a multiple of
+ * 4 KB apart would share cache sets (the transforms touch all of them at once). */
 #define WINO_PAD 32
 
-/* Tiles per block: V and M blocks (16 * TB * (Ci + Co) floats) near 128 KB; a multiple of MR. */
-static int wino_tb(int Ci, int Co) {
-  int tb = 2048 / (Ci + Co);
-  tb -= tb % MR;
-  if (tb < 2 * MR) tb = 2 * MR;
-  if (tb > WINO_MAX_TB) tb = WINO_MAX_TB;
-  return tb;
-}
-
-/* Tiles per block of the filter gradient: more, since each block's GEMM loads and stores the
- * whole of S once, and its K is the tiles (a few 100 KB of V and D per block; each e's part of
- * them stays in L2 while its GEMM runs). */
-#ifndef WINO_DW_TILES
-#define WINO_DW_TILES 16384
-#endif
-static int wino_tb_dw(int Ci, int Co) {
-  int tb = WINO_DW_TILES / (Ci + Co);
-  if (tb < 32) tb = 32;
-  if (tb > 256) tb = 256;
-  return tb;
-}
-
-/* Floats of scratch the Winograd path needs (U or S, V block, M or D block, zero row, slack). */
-static int wino_floats(int Ci, int Co) {
-  const int tb = wino_tb(Ci, Co) > wino_tb_dw(Ci, Co) ? wino_tb(Ci, Co) : wino_tb_dw(Ci, Co);
-  return 16 * Ci * Co + 16 * (tb * (Ci + Co) + 2 * WINO_PAD) + Ci + 16 + 16;
-}
-
-/* Whether conv geometry takes the Winograd path (fwd: Ci % 4, Co % 8; the caller swaps for dx). */
+/*
+ * Whether conv geometry takes the Winograd path: 3x3, stride 1, pad 1, the map kept, both sides
+ * at least 4 (fwd: Ci % 4, Co % 8; the caller swaps for dx). Smaller maps take the tiny-map or
+ * gathered-row loops.
+ */
 static int wino_applies(int H, int W, int OH, int OW, int Ci, int Co, int KH, int KW, int sh, int sw, int pt, int pl) {
-  return KH == 3 && KW == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && OH == H && OW == W && H * W >= WINO_MIN &&
+  return KH == 3 && KW == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && OH == H && OW == W && H >= 4 && W >= 4 &&
          Ci % 4 == 0 && Co % 8 == 0;
 }
 
@@ -179,146 +139,26 @@ static inline __attribute__((always_inline)) void micro_s(const float *A, int as
 }
 
 /*
- * V = B^T d B of one 4x4 input tile (rows 2ty-1.., columns 2tx-1.. of image n; zero outside the
- * map) for all Ci channels, into v[e*VS + ci]; B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
- * Shared by the forward (on x or, for dx, on dy) and the filter gradient (on x).
- */
-static inline __attribute__((always_inline)) void wino_in(const float *x, int n, int ty, int tx, int H, int W, int Ci,
-                                                          const float *zero, float *v, int VS) {
-  const float *d[16];
-  for (int i = 0; i < 4; i++) {
-    const int ih = 2 * ty - 1 + i;
-    for (int j = 0; j < 4; j++) {
-      const int iw = 2 * tx - 1 + j;
-      d[i * 4 + j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x + ((n * H + ih) * W + iw) * Ci : zero;
-    }
-  }
-  for (int c = 0; c < Ci; c += 4) {
-    V r[4][4];
-#pragma clang loop unroll(full)
-    for (int j = 0; j < 4; j++) {
-      const V d0 = wasm_v128_load(d[j] + c), d1 = wasm_v128_load(d[4 + j] + c), d2 = wasm_v128_load(d[8 + j] + c),
-              d3 = wasm_v128_load(d[12 + j] + c);
-      r[0][j] = wasm_f32x4_sub(d0, d2);
-      r[1][j] = wasm_f32x4_add(d1, d2);
-      r[2][j] = wasm_f32x4_sub(d2, d1);
-      r[3][j] = wasm_f32x4_sub(d1, d3);
-    }
-#pragma clang loop unroll(full)
-    for (int i = 0; i < 4; i++) {
-      wasm_v128_store(v + (i * 4 + 0) * VS + c, wasm_f32x4_sub(r[i][0], r[i][2]));
-      wasm_v128_store(v + (i * 4 + 1) * VS + c, wasm_f32x4_add(r[i][1], r[i][2]));
-      wasm_v128_store(v + (i * 4 + 2) * VS + c, wasm_f32x4_sub(r[i][2], r[i][1]));
-      wasm_v128_store(v + (i * 4 + 3) * VS + c, wasm_f32x4_sub(r[i][1], r[i][3]));
-    }
-  }
-}
-
-/*
- * y = conv3x3(x, g), stride 1, pad 1, y the size of x. g[kh][kw][ci][co] is read at
- * g + kh*skh + kw*skw + ci*sci + co*sco (so the input gradient passes the flipped, transposed
- * filter as strides). Ci % 4 == 0, Co % 8 == 0.
- */
-static void conv_wino(const float *x, const float *g, float *y, int N, int H, int W, int Ci, int Co, int skh, int skw,
-                      int sci, int sco, char *scratch) {
-  const int NB = Co / 8, TB = wino_tb(Ci, Co), TH = (H + 1) / 2, TW = (W + 1) / 2, TT = N * TH * TW;
-  float *U = (float *)(((unsigned)scratch + 15) & ~15u);
-  const int VS = TB * Ci + WINO_PAD, MS = TB * Co + WINO_PAD; /* plane strides */
-  float *Vb = U + 16 * Ci * Co, *Mb = Vb + 16 * VS, *zero = Mb + 16 * MS;
-  for (int c = 0; c < Ci; c++) zero[c] = 0.f;
-  /* U[e][nb][ci][8] = (G g G^T)[e] with G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-  for (int ci = 0; ci < Ci; ci++)
-    for (int co = 0; co < Co; co++) {
-      const float *gp = g + ci * sci + co * sco;
-      float f[3][3], t[4][3];
-      for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) f[i][j] = gp[i * skh + j * skw];
-      for (int j = 0; j < 3; j++) {
-        t[0][j] = f[0][j];
-        t[1][j] = (f[0][j] + f[1][j] + f[2][j]) * 0.5f;
-        t[2][j] = (f[0][j] - f[1][j] + f[2][j]) * 0.5f;
-        t[3][j] = f[2][j];
-      }
-      for (int i = 0; i < 4; i++) {
-        const float u[4] = {t[i][0], (t[i][0] + t[i][1] + t[i][2]) * 0.5f, (t[i][0] - t[i][1] + t[i][2]) * 0.5f, t[i][2]};
-        for (int j = 0; j < 4; j++) U[(((i * 4 + j) * NB + co / 8) * Ci + ci) * 8 + co % 8] = u[j];
-      }
-    }
-  int n = 0, ty = 0, tx = 0; /* the block's first tile */
-  for (int t0 = 0; t0 < TT; t0 += TB) {
-    const int tb = TT - t0 < TB ? TT - t0 : TB, tbr = (tb + MR - 1) / MR * MR;
-    /* Input transform: Vb[e][t][ci] (e-major: a GEMM's rows are contiguous). */
-    int bn = n, by = ty, bx = tx;
-    for (int t = 0; t < tbr; t++) {
-      float *v = Vb + t * Ci;
-      if (t >= tb) {
-        for (int e = 0; e < 16; e++)
-          for (int c = 0; c < Ci; c++) v[e * VS + c] = 0.f;
-        continue;
-      }
-      wino_in(x, bn, by, bx, H, W, Ci, zero, v, VS);
-      if (++bx == TW) {
-        bx = 0;
-        if (++by == TH) {
-          by = 0;
-          bn++;
-        }
-      }
-    }
-    /* 16 GEMMs: Mb[e][t][co] = sum_ci Vb[e][t][ci] U[e][ci][co]. */
-    for (int e = 0; e < 16; e++)
-      for (int nb = 0; nb < NB; nb++) {
-        const float *B = U + (e * NB + nb) * Ci * 8;
-        for (int r0 = 0; r0 < tbr; r0 += MR)
-          micro_s(Vb + e * VS + r0 * Ci, Ci, B, Ci, Mb + e * MS + r0 * Co + nb * 8, Co);
-      }
-    /* Output transform: y[2x2 tile] = A^T M A with A^T = [1 1 1 0; 0 1 -1 -1]. */
-    for (int t = 0; t < tb; t++) {
-      const float *m = Mb + t * Co;
-      const int oh = 2 * ty, ow = 2 * tx, h2 = oh + 1 < H, w2 = ow + 1 < W;
-      float *o = y + ((n * H + oh) * W + ow) * Co;
-      for (int c = 0; c < Co; c += 4) {
-        V s0[4], s1[4];
-#pragma clang loop unroll(full)
-        for (int j = 0; j < 4; j++) {
-          const V m0 = wasm_v128_load(m + j * MS + c), m1 = wasm_v128_load(m + (4 + j) * MS + c),
-                  m2 = wasm_v128_load(m + (8 + j) * MS + c), m3 = wasm_v128_load(m + (12 + j) * MS + c);
-          s0[j] = wasm_f32x4_add(wasm_f32x4_add(m0, m1), m2);
-          s1[j] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), m3);
-        }
-        wasm_v128_store(o + c, wasm_f32x4_add(wasm_f32x4_add(s0[0], s0[1]), s0[2]));
-        if (w2) wasm_v128_store(o + Co + c, wasm_f32x4_sub(wasm_f32x4_sub(s0[1], s0[2]), s0[3]));
-        if (h2) {
-          wasm_v128_store(o + W * Co + c, wasm_f32x4_add(wasm_f32x4_add(s1[0], s1[1]), s1[2]));
-          if (w2) wasm_v128_store(o + (W + 1) * Co + c, wasm_f32x4_sub(wasm_f32x4_sub(s1[1], s1[2]), s1[3]));
-        }
-      }
-      if (++tx == TW) {
-        tx = 0;
-        if (++ty == TH) {
-          ty = 0;
-          n++;
-        }
-      }
-    }
-  }
-}
-
-/*
- * Winograd F(4x4, 3x3) (Lavin & Gray's points 0, 1, -1, 2, -2): 6x6 input tiles, 4x4 output
- * tiles, 36 multiplies per tile and channel pair for 16 outputs (2.25 per output against
- * F(2x2, 3x3)'s 4), on the same blocks, GEMMs and thread split as conv_wino.
+ * Winograd F(4x4, 3x3) (Lavin & Gray's points 0, 1, -1, 2, -2) for the 3x3, stride-1, pad-1 convs
+ * that keep the map size (most of a ResNet's work): 6x6 input tiles, 4x4 output tiles, 36
+ * multiplies per tile and channel pair for 16 outputs instead of 144. Per block of TB tiles: the
+ * input tiles are transformed (V = B^T d B, SIMD over channels: NHWC keeps them contiguous), 36
+ * GEMMs M[e] = V[e] . U[e] run on the micro-kernel, and the outputs are transformed back
+ * (Y = A^T M A). A tile's result does not depend on which block it falls in, so splitting the
+ * images over threads gives the same bits. F(4x4) took 0.61-0.94x the time of the F(2x2, 3x3) it
+ * replaced on the ResNets' shapes (measured), with a max error of 2e-6 to 1.1e-5 of the largest
+ * value against the cpu backend instead of 2e-7 to 1.1e-6.
  *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
  *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  */
-#ifndef WINO4
-#define WINO4 1
-#endif
-/* Whether a Winograd conv takes F(4x4) (else F(2x2)). */
-static int wino4_applies(int H, int W) { return WINO4 && H >= 4 && W >= 4; }
 
-/* Tiles per block: V and M blocks (36 * TB * (Ci + Co) floats) near 128 KB; a multiple of MR. */
+/*
+ * Tiles per block of the forward: V and M blocks of 36 * TB * (Ci + Co) floats, ~1.2 MB (a block
+ * streams all 36 transformed filters U once: blocks of ~128 KB ran 1.0-1.25x slower, most on the
+ * 128-channel 4x4 maps, measured), TB a multiple of MR and at most 128. Tiles per block of the
+ * filter gradient: ~7281 / (Ci + Co), 16 to 128 (larger and smaller measured the same).
+ */
 #ifndef WINO4_BLOCK
 #define WINO4_BLOCK 8192
 #endif
@@ -344,15 +184,10 @@ static int wino4_tb_dw(int Ci, int Co) {
   if (tb > WINO4_DW_MAX) tb = WINO4_DW_MAX;
   return tb;
 }
+/* Floats of scratch the Winograd path needs (U or S, V block, M or D block, zero row, slack). */
 static int wino4_floats(int Ci, int Co) {
   const int tb = wino4_tb(Ci, Co) > wino4_tb_dw(Ci, Co) ? wino4_tb(Ci, Co) : wino4_tb_dw(Ci, Co);
   return 36 * Ci * Co + 36 * (tb * (Ci + Co) + 2 * WINO_PAD) + (Ci > Co ? Ci : Co) + 16 + 16;
-}
-
-/* Scratch floats of either Winograd path. */
-static int wino_all_floats(int Ci, int Co) {
-  const int a = wino_floats(Ci, Co), b = wino4_floats(Ci, Co);
-  return a > b ? a : b;
 }
 
 /* r = B^T d along one dimension (6 values). */
@@ -461,7 +296,11 @@ static void wino4_filter(const float *g, float *U, int Ci, int Co, int skh, int 
     }
 }
 
-/* conv_wino's contract, on F(4x4, 3x3). */
+/*
+ * y = conv3x3(x, g), stride 1, pad 1, y the size of x. g[kh][kw][ci][co] is read at
+ * g + kh*skh + kw*skw + ci*sci + co*sco (so the input gradient passes the flipped, transposed
+ * filter as strides). Ci % 4 == 0, Co % 8 == 0.
+ */
 static void conv_wino4(const float *x, const float *g, float *y, int N, int H, int W, int Ci, int Co, int skh, int skw,
                        int sci, int sco, char *scratch) {
   const int NB = Co / 8, TB = wino4_tb(Ci, Co), TH = (H + 3) / 4, TW = (W + 3) / 4, TT = N * TH * TW;
@@ -590,7 +429,7 @@ EXPORT("fwd_scratch") int fwd_scratch(int T, int Ci, int Co) {
   const int direct = T * Ci * Co + MR * T + T + MR + 8 + Ci + Co + 8 + 3 * T + MR + CHUNK * (T * (Ci > Co ? Ci : Co) + 4) +
                      T * Ci * Co + 8 + CHUNK + 8;
   /* 3x3 filters may take the Winograd path, forward (Ci -> Co) or input gradient (Co -> Ci). */
-  const int a = T == 9 ? wino_all_floats(Ci, Co) : 0, b = T == 9 ? wino_all_floats(Co, Ci) : 0;
+  const int a = T == 9 ? wino4_floats(Ci, Co) : 0, b = T == 9 ? wino4_floats(Co, Ci) : 0;
   const int most = direct > a ? (direct > b ? direct : b) : (a > b ? a : b);
   return 4 * most + 64;
 }
@@ -638,8 +477,7 @@ EXPORT("conv_fwd")
 void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int Ci, int OH, int OW, int Co, int KH,
               int KW, int sh, int sw, int pt, int pl, char *scratch) {
   if (wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl)) {
-    if (wino4_applies(H, W)) conv_wino4(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
-    else conv_wino(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
+    conv_wino4(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
     return;
   }
   const int T = KH * KW, NB = Co / 8;
@@ -716,8 +554,7 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
   if (wino_applies(OH, OW, H, W, Co, Ci, KH, KW, sh, sw, pt, pl)) {
     /* dx = conv3x3(dy, w flipped in both taps, ci and co swapped), stride 1, pad 1. */
-    if (wino4_applies(H, W)) conv_wino4(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
-    else conv_wino(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
+    conv_wino4(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
     return;
   }
   const int T = KH * KW, NB = Ci / 8;
@@ -869,77 +706,6 @@ static inline __attribute__((always_inline)) void micro_t(const float *A, int as
   }
 }
 
-/*
- * Filter gradient of the Winograd-shaped convs (conv_wino's geometry), as the exact gradient of
- * that forward: with V = B^T d B per input tile (the forward's transform) and D = A dy A^T per
- * 2x2 tile of dy (zero beyond the map), S[e] = sum over tiles of V[e]^T D[e] (a GEMM whose long
- * dimension is the tiles), then dw = G^T S G once at the end: 16 multiplies per tile and channel
- * pair instead of 36. Only dw's 8-column blocks [nb0, nb1) are computed.
- */
-static void conv_wino_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int Co, int nb0,
-                             int nb1, char *scratch) {
-  const int TB = wino_tb_dw(Ci, Co), TH = (H + 1) / 2, TW = (W + 1) / 2, TT = N * TH * TW;
-  float *S = (float *)(((unsigned)scratch + 15) & ~15u);
-  const int VS = TB * Ci + WINO_PAD, MS = TB * Co + WINO_PAD; /* plane strides */
-  float *Vb = S + 16 * Ci * Co, *Db = Vb + 16 * VS, *zero = Db + 16 * MS;
-  for (int c = 0; c < (Ci > Co ? Ci : Co); c++) zero[c] = 0.f;
-  for (int i = 0; i < 16 * Ci * Co; i++) S[i] = 0.f;
-  int n = 0, ty = 0, tx = 0;
-  for (int t0 = 0; t0 < TT; t0 += TB) {
-    const int tb = TT - t0 < TB ? TT - t0 : TB;
-    for (int t = 0; t < tb; t++) {
-      float *v = Vb + t * Ci, *dd = Db + t * Co;
-      wino_in(x, n, ty, tx, H, W, Ci, zero, v, VS);
-      /* D = A dy A^T, A = [1 0; 1 1; 1 -1; 0 -1]: rows (p, p+r, p-r, -r), then the same on columns. */
-      const int oh = 2 * ty, ow = 2 * tx, h2 = oh + 1 < H, w2 = ow + 1 < W;
-      const float *q00 = dy + ((n * H + oh) * W + ow) * Co;
-      const float *q01 = w2 ? q00 + Co : zero, *q10 = h2 ? q00 + W * Co : zero, *q11 = h2 && w2 ? q00 + (W + 1) * Co : zero;
-      for (int c = nb0 * 8; c < nb1 * 8; c += 4) {
-        const V p = wasm_v128_load(q00 + c), q = wasm_v128_load(q01 + c), r = wasm_v128_load(q10 + c),
-                s = wasm_v128_load(q11 + c);
-        const V u[4] = {p, wasm_f32x4_add(p, r), wasm_f32x4_sub(p, r), wasm_f32x4_neg(r)};
-        const V w[4] = {q, wasm_f32x4_add(q, s), wasm_f32x4_sub(q, s), wasm_f32x4_neg(s)};
-#pragma clang loop unroll(full)
-        for (int i = 0; i < 4; i++) {
-          wasm_v128_store(dd + (i * 4 + 0) * MS + c, u[i]);
-          wasm_v128_store(dd + (i * 4 + 1) * MS + c, wasm_f32x4_add(u[i], w[i]));
-          wasm_v128_store(dd + (i * 4 + 2) * MS + c, wasm_f32x4_sub(u[i], w[i]));
-          wasm_v128_store(dd + (i * 4 + 3) * MS + c, wasm_f32x4_neg(w[i]));
-        }
-      }
-      if (++tx == TW) {
-        tx = 0;
-        if (++ty == TH) {
-          ty = 0;
-          n++;
-        }
-      }
-    }
-    /* S[e][ci][co] += sum_t Vb[e][t][ci] Db[e][t][co]. */
-    for (int e = 0; e < 16; e++)
-      for (int ci0 = 0; ci0 < Ci; ci0 += MR)
-        for (int nb = nb0; nb < nb1; nb++)
-          micro_t(Vb + e * VS + ci0, Ci, Db + e * MS + nb * 8, Co, tb, S + (e * Ci + ci0) * Co + nb * 8, Co);
-  }
-  /* dw[i][j] = sum_ab G[a][i] S[a*4+b] G[b][j], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. */
-  for (int ci = 0; ci < Ci; ci++)
-    for (int co = nb0 * 8; co < nb1 * 8; co++) {
-      float s[4][4], t[3][4];
-      for (int e = 0; e < 16; e++) s[e / 4][e % 4] = S[(e * Ci + ci) * Co + co];
-      for (int b = 0; b < 4; b++) {
-        t[0][b] = s[0][b] + (s[1][b] + s[2][b]) * 0.5f;
-        t[1][b] = (s[1][b] - s[2][b]) * 0.5f;
-        t[2][b] = (s[1][b] + s[2][b]) * 0.5f + s[3][b];
-      }
-      for (int i = 0; i < 3; i++) {
-        float *o = dw + (i * 3) * Ci * Co + ci * Co + co;
-        o[0] = t[i][0] + (t[i][1] + t[i][2]) * 0.5f;
-        o[Ci * Co] = (t[i][1] - t[i][2]) * 0.5f;
-        o[2 * Ci * Co] = (t[i][1] + t[i][2]) * 0.5f + t[i][3];
-      }
-    }
-}
-
 /* (r0, r1, r2) = G^T s (6 -> 3 values), 4 lanes at a time. */
 static inline __attribute__((always_inline)) void gt6(const V s[6], V *r0, V *r1, V *r2) {
   const V six = wasm_f32x4_splat(SIXTH), twelve = wasm_f32x4_splat(TWELFTH), tf = wasm_f32x4_splat(TWENTYFOURTH);
@@ -949,7 +715,13 @@ static inline __attribute__((always_inline)) void gt6(const V s[6], V *r0, V *r1
   *r2 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(wasm_f32x4_add(s[3], s[4]), s[1]), s[2]), six), s[5]);
 }
 
-/* conv_wino_filter's contract, on F(4x4, 3x3): D = A dy A^T per 4x4 tile of dy, dw = G^T S G. */
+/*
+ * Filter gradient of the Winograd-shaped convs (conv_wino4's geometry), as the exact gradient of
+ * that forward: with V = B^T d B per input tile (the forward's transform) and D = A dy A^T per
+ * 4x4 tile of dy (zero beyond the map), S[e] = sum over tiles of V[e]^T D[e] (a GEMM whose long
+ * dimension is the tiles), then dw = G^T S G once at the end. Only dw's 8-column blocks
+ * [nb0, nb1) are computed.
+ */
 static void conv_wino4_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int Co, int nb0,
                               int nb1, char *scratch) {
   const int TB = wino4_tb_dw(Ci, Co), TH = (H + 3) / 4, TW = (W + 3) / 4, TT = N * TH * TW;
@@ -1053,7 +825,7 @@ static int chunk_pixels(int R) {
 EXPORT("filter_scratch") int filter_scratch(int T, int Ci, int Co) {
   const int R = T * Ci, Rp = (R + MR - 1) / MR * MR;
   const int im2col = chunk_pixels(R) * Rp, tiny = TINY_IMAGES * (Ci + 4 + Co + 8);
-  const int most = im2col > tiny ? im2col : tiny, wino = T == 9 ? wino_all_floats(Ci, Co) + (Ci > Co ? Ci : Co) : 0;
+  const int most = im2col > tiny ? im2col : tiny, wino = T == 9 ? wino4_floats(Ci, Co) + (Ci > Co ? Ci : Co) : 0;
   return 4 * ((most > wino ? most : wino) + MR + 8 + MR + 1) + 64;
 }
 
@@ -1068,8 +840,7 @@ EXPORT("conv_bwd_filter")
 void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int OH, int OW, int Co,
                      int KH, int KW, int sh, int sw, int pt, int pl, char *scratch, int nb0, int nb1) {
   if (wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl)) {
-    if (wino4_applies(H, W)) conv_wino4_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
-    else conv_wino_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
+    conv_wino4_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
     return;
   }
   const int T = KH * KW, R = T * Ci, Rp = (R + MR - 1) / MR * MR, P = N * OH * OW, PC = chunk_pixels(R);
