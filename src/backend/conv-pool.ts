@@ -11,7 +11,8 @@
  * thread. The forward conv and the input gradient are split by images; the filter gradient
  * by 8-column blocks of dw, so every output element is computed by the same code in the same
  * order as with one thread: results are bit-identical whatever the thread count (tested).
- * On a shared heap the pool also runs the BatchNorm passes (./wasm-bn.ts), split by rows.
+ * On a shared heap the pool also runs the BatchNorm passes (./wasm-bn.ts, split by rows), the
+ * SGD step of large parameters and MaxPoolGrad (./wasm-conv.ts, by element blocks and images).
  *
  * Workers are unref'd (they never keep the process alive). After a job a worker spins for up to
  * SPIN_MS for the next one, then sleeps on Atomics: an idle pool costs nothing. SPIKEPROBE_THREADS=n sets the thread count (default: the cores Node reports, at

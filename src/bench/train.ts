@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const times: Record<string, Record<Engine, number[]>> = {};
   const multi = procs >= 2 ? [`wasm-${procs}x1t`, ...(tv ? [`torch-${procs}x1t`] : [])] : [];
   const engines: Engine[] = [...threads.map((n) => `wasm-${n}t`), ...(withCpu ? ['tfjs-cpu'] : []), ...(tv ? threads.map((n) => `torch-${n}t`) : []), ...multi];
-  console.log(`threads: ${threads.join(', ')} (conv kernels: ${wasm.convBuild ?? 'n/a'}, heap ${wasm.heap ?? '?'}; convs and BatchNorm passes on the pool, other tfjs ops on the calling thread)`);
+  console.log(`threads: ${threads.join(', ')} (conv kernels: ${wasm.convBuild ?? 'n/a'}, heap ${wasm.heap ?? '?'}; convs, BatchNorm passes, SGD steps and MaxPoolGrad on the pool, other tfjs ops on the calling thread)`);
   const tfjsRun = async (backend: BackendInfo, preset: PresetName, n: number, b: number) => {
     const cfg = benchConfig(preset, n + 1, { batch_size: b });
     return (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend })).ms;
