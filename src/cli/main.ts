@@ -20,8 +20,9 @@ program
     'after',
     '\nEnvironment:\n' +
       '  SPIKEPROBE_BACKEND   default for --backend (auto: tfjs-node-gpu, tfjs-node, wasm, cpu)\n' +
-      '  SPIKEPROBE_THREADS   threads for the wasm conv kernels (default: cores, at most 4; 1: no pool);\n' +
-      '                       results are bit-identical for any count\n' +
+      '  SPIKEPROBE_THREADS   threads for the wasm compiled kernels (convs, BatchNorm, SGD step,\n' +
+      '                       MaxPoolGrad; default: cores, at most 4; 1: no pool); results are\n' +
+      '                       bit-identical for any count\n' +
       '  SPIKEPROBE_WASM_FMA  0: wasm conv kernels without fused multiply-add (other rounding)\n' +
       '  SPIKEPROBE_SHARED_HEAP\n' +
       '                       0: keep the wasm heap unshared (conv threads then work on copies)',
