@@ -12,8 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { opIndex, splitRange, type PoolOp } from './conv-pool.js';
-import { addr, convPool, kernelsOf, withScratch, type ConvExports, type WasmModuleLike } from './wasm-conv.js';
+import { splitRange, type PoolOp } from './conv-pool.js';
+import { addr, convPool, kernelsOf, runOnPool, withScratch, type ConvExports, type WasmModuleLike } from './wasm-conv.js';
 
 type Info = tf.TensorInfo;
 type Ko = { k: ConvExports; mod: WasmModuleLike };
@@ -36,21 +36,11 @@ export function bnSplitPasses(): number {
  */
 function overParts(ko: Ko, op: PoolOp, rows: number, C: number, args: (r0: number, r1: number, part: number) => number[]): void {
   const parts = splitRange(rows, ROW_PARTS);
-  const fn = ko.k[op] as (...a: number[]) => void;
   const p = rows * C >= MIN_PARALLEL_ELEMENTS ? convPool(ko.mod) : null;
   const groups = splitRange(ROW_PARTS, p && p.inPlace ? Math.min(p.threads, ROW_PARTS) : 1);
-  const call = (q: number) => args(parts[q]![0], parts[q]![1], q);
   if (groups.length > 1) splitPasses++;
-  for (let j = 1; j < groups.length; j++) {
-    const calls: number[][] = [];
-    for (let q = groups[j]![0]; q < groups[j]![1]; q++) calls.push(call(q));
-    p!.post(j - 1, opIndex(op), ...calls);
-  }
-  try {
-    for (let q = groups[0]![0]; q < groups[0]![1]; q++) fn(...call(q));
-  } finally {
-    for (let j = 1; j < groups.length; j++) p!.wait(j - 1);
-  }
+  const calls = groups.map(([q0, q1]) => Array.from({ length: q1 - q0 }, (_, i) => args(parts[q0 + i]![0], parts[q0 + i]![1], q0 + i)));
+  runOnPool(ko, p, op, calls);
 }
 
 /**
@@ -167,14 +157,14 @@ export function wasmBnGrad(backend: {}, dy: Info, x: Info, mean: Info, variance:
   if (tf.util.sizeFromShape(dy.shape) !== n || (y && tf.util.sizeFromShape(y.shape) !== n)) throw new Error('BatchNorm grad: dy/y shape differs from x');
   const infos = [b.makeOutput(x.shape, 'float32'), b.makeOutput([C], 'float32'), b.makeOutput([C], 'float32')];
   if (wantG) infos.push(b.makeOutput(x.shape, 'float32'));
-  // scratch: per-part sums and dots (f64 accumulators), gm, k, sc f32 [C], and g where y is
-  // given but g is not wanted (the masked gradient the second pass reads)
+  // scratch: per-part sums and dots (f64 accumulators), then gm, k, sc f32 [C]
   const P = ROW_PARTS * accStride(C);
-  const gScratch = y && !wantG ? 4 * n + 64 : 0;
-  withScratch(ko.mod, 2 * P + 12 * C + 64 + gScratch, (scratch) => {
+  withScratch(ko.mod, 2 * P + 12 * C + 64, (scratch) => {
     const sc = accBase(scratch);
     const [dya, ya, xa, ma] = [addr(b, dy), y ? addr(b, y) : 0, addr(b, x), addr(b, mean)];
-    const ga = wantG ? addr(b, infos[3]!) : gScratch ? accBase(sc + 2 * P + 12 * C) : 0;
+    // The masked gradient g the second pass reads: the output g where wanted, else dx itself
+    // (bn_gdx reads g and writes dx at the same index), or dy where there is no mask.
+    const ga = wantG ? addr(b, infos[3]!) : y ? addr(b, infos[0]!) : 0;
     const at = (p: number, r0: number) => p && p + 4 * r0 * C;
     overParts(ko, 'bn_gsums', rows, C, (r0, r1, q) => [dya + 4 * r0 * C, at(ya, r0), xa + 4 * r0 * C, at(ga, r0), r1 - r0, C, ma,
       sc + q * accStride(C), sc + P + q * accStride(C)]);

@@ -222,12 +222,8 @@ function imageSplit(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModuleL
     const per = Math.ceil(scratchBytes / 64) * 64 + 64;
     return withScratch(ko.mod, per * parts.length, (s) => {
       const [aA, bA, oA] = [addr(backend, a), addr(backend, b), addr(backend, out)];
-      for (let j = 1; j < parts.length; j++) {
-        const [n0, n1] = parts[j]!;
-        p.post(j - 1, op, [aA + 4 * n0 * aPer, bA, oA + 4 * n0 * oPer, n1 - n0, ...rest, s + j * per]);
-      }
-      fn(aA, bA, oA, parts[0]![1], ...rest, s);
-      for (let j = 1; j < parts.length; j++) p.wait(j - 1);
+      runOnPool(ko, p, op === OP_FWD ? 'conv_fwd' : 'conv_bwd_input',
+        parts.map(([n0, n1], j) => [[aA + 4 * n0 * aPer, bA, oA + 4 * n0 * oPer, n1 - n0, ...rest, s + j * per]]));
       return true;
     });
   }
@@ -312,16 +308,8 @@ function filterParts(backend: BackendWasm, ko: { k: ConvExports; mod: WasmModule
         const [a, b] = parts[q]!;
         return [xa + 4 * a * xPer, dya + 4 * a * dyPer, q === 0 ? o : base + slot(q), b - a, ...rest, scratch, 0, Co / 8];
       };
-      for (let j = 1; j < groups.length; j++) {
-        const [q0, q1] = groups[j]!;
-        const calls: number[][] = [];
-        for (let q = q0; q < q1; q++) calls.push(call(q, base + ownBytes + j * scr * 4));
-        p.post(j - 1, OP_BWD_FILTER, ...calls);
-      }
-      for (let q = groups[0]![0]; q < groups[0]![1]; q++) {
-        ko.k.conv_bwd_filter(...(call(q, base + ownBytes) as Parameters<ConvExports['conv_bwd_filter']>));
-      }
-      for (let j = 1; j < groups.length; j++) p.wait(j - 1);
+      runOnPool(ko, p, 'conv_bwd_filter',
+        groups.map(([q0, q1], j) => Array.from({ length: q1 - q0 }, (_, i) => call(q0 + i, base + ownBytes + j * scr * 4))));
       for (let q = 1; q < parts.length; q++) ko.k.add_into(o, base + slot(q), RC);
     });
     return;
@@ -465,6 +453,20 @@ export function unitSplitCalls(): number {
 }
 
 /**
+ * Run `op` once per entry of calls[j] on thread j (j = 0: this one, the others on the pool's
+ * workers, all at once); calls[j] are the integer arguments of each call, in order.
+ */
+export function runOnPool(ko: { k: ConvExports; mod: WasmModuleLike }, p: ConvPool | null, op: PoolOp, calls: number[][][]): void {
+  const fn = ko.k[op] as (...a: number[]) => void;
+  for (let j = 1; j < calls.length; j++) p!.post(j - 1, opIndex(op), ...calls[j]!);
+  try {
+    for (const a of calls[0] ?? []) fn(...a);
+  } finally {
+    for (let j = 1; j < calls.length; j++) p!.wait(j - 1);
+  }
+}
+
+/**
  * Run `op` over [0, units) in contiguous ranges, one per thread (this one the first), where the
  * heap is shared and `floats` is large enough; else in one call here. args(a, b, j) are the
  * integer arguments of the call for units [a, b) on thread j. Every unit is computed by the same
@@ -474,14 +476,8 @@ function splitUnits(ko: { k: ConvExports; mod: WasmModuleLike }, op: PoolOp, uni
   args: (a: number, b: number, j: number) => number[]): void {
   const p = floats >= MIN_PARALLEL_FLOATS ? convPool(ko.mod) : null;
   const parts = splitRange(units, p && p.inPlace ? Math.min(p.threads, units) : 1).filter(([a, b]) => b > a);
-  const fn = ko.k[op] as (...a: number[]) => void;
   if (parts.length > 1) unitSplits++;
-  for (let j = 1; j < parts.length; j++) p!.post(j - 1, opIndex(op), args(parts[j]![0], parts[j]![1], j));
-  try {
-    if (parts.length > 0) fn(...args(parts[0]![0], parts[0]![1], 0));
-  } finally {
-    for (let j = 1; j < parts.length; j++) p!.wait(j - 1);
-  }
+  runOnPool(ko, p, op, parts.map(([a, b], j) => [args(a, b, j)]));
 }
 
 /**
@@ -552,12 +548,8 @@ export function sgdStepKernel(args: { inputs: tf.NamedTensorInfoMap; backend: {}
   const pOut = backend.makeOutput(p.shape, 'float32');
   const bufOut = backend.makeOutput(p.shape, 'float32');
   if (n === 0) return [pOut, bufOut];
-  if (n < MIN_PARALLEL_FLOATS) {
-    ko.k.sgd_step(addr(backend, p), addr(backend, buf), addr(backend, g), addr(backend, pOut), addr(backend, bufOut), n, lr, momentum, weightDecay, first ? 1 : 0);
-    return [pOut, bufOut];
-  }
-  // Large parameters: split in blocks of 4 over the pool (the scalars through memory: the pool
-  // passes integers only).
+  // Large parameters are split in blocks of 4 over the pool (the scalars go through memory: the
+  // pool passes integers only).
   withScratch(ko.mod, 16, (params) => {
     const heap = ko.mod.asm!.memory!.buffer;
     new Float32Array(heap, params, 3).set([lr, momentum, weightDecay]);

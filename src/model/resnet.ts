@@ -286,42 +286,27 @@ function conv3x3On2x2(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
  * Training-mode BatchNorm with the fused kernels of src/backend/fast-kernels.ts: batch statistics
  * (not on the tape: the analytic backward below already accounts for them), then
  * y = x * gamma * invstd + (beta - mean * gamma * invstd) with PyTorch's analytic backward.
+ * With `relu`, relu(BatchNorm(x) [+ residual]) in the same one kernel forward and one backward:
+ * the backward masks dy with the output's step inside the BatchNorm gradient pass and returns
+ * that masked gradient as the residual's; the same float32 operations in the same order as
+ * BatchNorm, add and ReLU one after the other, so the same numbers (tested).
  */
-function batchNormTrainFast(h: tf.Tensor4D, bn: BnLayer): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+function batchNormTrainFast(h: tf.Tensor4D, bn: BnLayer, relu = false, residual?: tf.Tensor4D): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const [mean, variance] = tf.engine().runKernel(BN_STATS, { x: h }) as unknown as [tf.Tensor1D, tf.Tensor1D];
-  const attrs = { eps: BN_EPS } as unknown as tf.NamedAttrMap;
-  const f = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([x, mean, variance, gamma]);
-    const y = tf.engine().runKernel(BN_APPLY, { x, mean, variance, gamma, beta }, attrs) as tf.Tensor;
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.engine().runKernel(BN_GRAD, { dy: dy as tf.Tensor, x: saved[0]!, mean: saved[1]!, variance: saved[2]!, gamma: saved[3]! }, attrs) as tf.Tensor[],
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return { y: f(h, bn.gamma, bn.beta) as tf.Tensor4D, mean, variance };
-}
-
-/**
- * relu(BatchNorm(x) [+ r]) in one kernel forward and one backward (training mode, fast kernels):
- * the backward masks dy with the output's step inside the BatchNorm gradient pass and, with a
- * residual r, returns that masked gradient as r's. The same float32 operations in the same order
- * as BatchNorm, add and ReLU one after the other, so the same numbers (tested).
- */
-function batchNormReluFast(h: tf.Tensor4D, bn: BnLayer, residual?: tf.Tensor4D): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
-  const [mean, variance] = tf.engine().runKernel(BN_STATS, { x: h }) as unknown as [tf.Tensor1D, tf.Tensor1D];
-  const applyAttrs = { eps: BN_EPS, relu: true } as unknown as tf.NamedAttrMap;
+  const applyAttrs = { eps: BN_EPS, relu } as unknown as tf.NamedAttrMap;
   const gradAttrs = { eps: BN_EPS, g: residual !== undefined } as unknown as tf.NamedAttrMap;
   const f = tf.customGrad(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [x, gamma, beta, r] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
     const y = tf.engine().runKernel(BN_APPLY, { x, mean, variance, gamma, beta, ...(r ? { r } : {}) }, applyAttrs) as tf.Tensor;
-    save([x, y, mean, variance, gamma]);
+    // Intermediates of the forward are disposed before the backward: save what it reads.
+    save(relu ? [x, mean, variance, gamma, y] : [x, mean, variance, gamma]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xs, ys, m, v, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return tf.engine().runKernel(BN_GRAD, { dy: dy as tf.Tensor, x: xs, mean: m, variance: v, gamma: g, y: ys }, gradAttrs) as tf.Tensor[];
+        const [xs, m, v, g, ys] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+        const inputs = { dy: dy as tf.Tensor, x: xs, mean: m, variance: v, gamma: g, ...(ys ? { y: ys } : {}) };
+        return tf.engine().runKernel(BN_GRAD, inputs, gradAttrs) as tf.Tensor[];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
@@ -389,7 +374,7 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
   const bnAct = (h: tf.Tensor4D, bn: BnLayer, a: ActLayer, residual?: tf.Tensor4D): tf.Tensor4D => {
     if (!fuseRelu) return act(residual ? tf.add(batchNorm(h, bn), residual) : batchNorm(h, bn), a);
     const [n, hh, ww] = h.shape;
-    const r = batchNormReluFast(h, bn, residual);
+    const r = batchNormTrainFast(h, bn, true, residual);
     bnStats!.push({ bn, mean: r.mean, variance: r.variance, count: n * hh * ww });
     acts?.push({ name: a.name, t: r.y });
     return r.y;

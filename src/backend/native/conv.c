@@ -1176,7 +1176,7 @@ void bn_gsums(const float *dy, const float *y, const float *x, float *gout, int 
     }
 }
 
-/* dx = (g - gm[c] - (x - mean[c]) * k[c]) * sc[c]. */
+/* dx = (g - gm[c] - (x - mean[c]) * k[c]) * sc[c]; g may be dx itself (read before written). */
 EXPORT("bn_gdx")
 void bn_gdx(const float *g, const float *x, float *dx, int rows, int C, const float *mean, const float *gm, const float *k,
             const float *sc) {
