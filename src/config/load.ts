@@ -84,7 +84,16 @@ export function withPreset(raw: Record<string, unknown>, preset?: PresetName): R
   if (!preset) return raw;
   const p = PRESETS[preset];
   if (!p) throw new InputError(`unknown preset '${String(preset)}' (tiny, small, seed)`, undefined, '--preset');
-  return deepMerge(p as Record<string, unknown>, raw);
+  return deepMerge(presetFor(p as Record<string, unknown>, raw), raw);
+}
+
+/** The preset without keys the config replaces: its train_per_class where the config gives train_counts. */
+function presetFor(p: Record<string, unknown>, raw: Record<string, unknown>): Record<string, unknown> {
+  const data = raw.data as Record<string, unknown> | undefined;
+  const pd = p.data as Record<string, unknown> | undefined;
+  if (!data || data.train_counts === undefined || !pd) return p;
+  const { train_per_class: _dropped, ...rest } = pd;
+  return { ...p, data: rest };
 }
 
 export interface LoadOptions {

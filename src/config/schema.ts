@@ -22,6 +22,8 @@ export const ModelSchema = z
     stem: z.enum(['imagenet', 'cifar']).default('imagenet'),
     stem_stride: z.union([z.literal(1), z.literal(2)]).default(1),
     activation: z.enum(ACTIVATIONS).default('relu'),
+    /** The activation of the last block's output only (the one the features are pooled from). */
+    last_activation: z.enum(ACTIVATIONS).optional(),
     /** Slope for leaky_relu (fixed), initial slope for prelu. */
     negative_slope: z.number().min(0).max(1).optional(),
     /** If given, must equal the last width (the seed's CenterLoss(8, 512) check). */
@@ -43,7 +45,10 @@ export const DataSchema = z
     source: z.enum(['fashion-mnist', 'mnist', 'synthetic', 'idx', 'png-folder']).default('fashion-mnist'),
     /** Original class ids to keep (relabelled 0..K-1), or a count K meaning classes 0..K-1. */
     classes: z.union([posInt, z.array(nonNegInt).min(2)]).default(8),
-    train_per_class: posInt.default(3000),
+    /** Training images per class (3000 when neither this nor train_counts is given). */
+    train_per_class: posInt.optional(),
+    /** Training images of each class, in `classes` order (imbalanced sets); replaces train_per_class. */
+    train_counts: z.array(posInt).min(2).optional(),
     valid_per_class: nonNegInt.default(250),
     test_per_class: nonNegInt.default(250),
     split_seed: nonNegInt.default(1234),
@@ -65,7 +70,10 @@ export const DataSchema = z
       })
       .strict()
       .default({ shift: 0, flip: false, noise: 0 }),
+    /** Exactly round(label_noise * n) train labels flipped to a uniformly drawn other class. */
     label_noise: z.number().min(0).max(0.9).default(0),
+    /** Resize to image_size x image_size (PyTorch bilinear, align_corners=False), after normalising. */
+    image_size: z.number().int().min(8).max(256).optional(),
   })
   .strict();
 
@@ -96,6 +104,11 @@ export const ConfigSchema = z
     decay_factors: z.array(z.number().positive().max(100)).default([0.5, 0.1]),
     /** Decay the centers' LR (alpha) with the model's (Caffe's original behaviour). */
     center_lr_coupled: z.boolean().default(false),
+    /**
+     * Epochs (0-based) whose end-of-epoch checkpoint is kept in checkpoints/ (for forks), besides
+     * the epoch before each decay, which is always kept.
+     */
+    keep_checkpoints: z.array(nonNegInt).default([]),
     /** Skip weight decay on BatchNorm and PReLU parameters (a candidate fix). */
     no_wd_bn: z.boolean().default(false),
     // --- run ---
@@ -135,6 +148,15 @@ export const ConfigSchema = z
         path: ['model', 'feat_dim'],
         message: `Center's dim: ${c.model.feat_dim} should be equal to input feature's dim: ${last} (the last of model.widths)`,
       });
+    }
+    if (c.data.train_counts !== undefined) {
+      if (c.data.train_per_class !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['data', 'train_counts'], message: 'replaces data.train_per_class: give one of them, not both' });
+      }
+      const k = typeof c.data.classes === 'number' ? c.data.classes : c.data.classes.length;
+      if (c.data.train_counts.length !== k) {
+        ctx.addIssue({ code: 'custom', path: ['data', 'train_counts'], message: `has ${c.data.train_counts.length} entries but data.classes names ${k} classes` });
+      }
     }
     if ((c.data.source === 'idx' || c.data.source === 'png-folder') && !c.data.path) {
       ctx.addIssue({ code: 'custom', path: ['data', 'path'], message: `is required for data.source '${c.data.source}'` });

@@ -7,21 +7,26 @@ export function epochOrder(n: number, rng: Rng): Int32Array {
   return rng.permutation(n);
 }
 
-/** Copy samples idx[start..end) (end clipped to idx.length) into a fresh batch. */
-export function gatherBatch(ds: Dataset, idx: Int32Array, start: number, end: number): { x: Float32Array; y: Int32Array } {
+/**
+ * Copy samples idx[start..end) (end clipped to idx.length) into a fresh batch; `yTrue` (the true
+ * labels) comes along where the dataset has flipped labels.
+ */
+export function gatherBatch(ds: Dataset, idx: Int32Array, start: number, end: number): { x: Float32Array; y: Int32Array; yTrue?: Int32Array } {
   const e = Math.min(end, idx.length);
   const s = Math.max(0, Math.min(start, e));
   const rowLen = ds.height * ds.width * ds.channels;
   const m = e - s;
   const x = new Float32Array(m * rowLen);
   const y = new Int32Array(m);
+  const yTrue = ds.yClean ? new Int32Array(m) : undefined;
   for (let i = 0; i < m; i++) {
     const k = idx[s + i]!;
     if (!(k >= 0 && k < ds.n)) throw new RangeError(`gatherBatch: index ${k} out of range 0..${ds.n - 1}`);
     x.set(ds.x.subarray(k * rowLen, (k + 1) * rowLen), i * rowLen);
     y[i] = ds.y[k]!;
+    if (yTrue) yTrue[i] = ds.yClean![k]!;
   }
-  return { x, y };
+  return yTrue ? { x, y, yTrue } : { x, y };
 }
 
 /**

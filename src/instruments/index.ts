@@ -3,6 +3,8 @@ import { deadUnits } from './activations.js';
 import { centerDrift } from './centers.js';
 import { centerSplit } from './center-split.js';
 import { featureNorms } from './features.js';
+import { gatedShare } from './gated-share.js';
+import { memorisation } from './memorisation.js';
 import { paramStats } from './params.js';
 import type { Instrument, InstrumentFactory } from './types.js';
 
@@ -15,10 +17,12 @@ export const INSTRUMENTS: Record<string, InstrumentFactory> = {
   'center-drift': centerDrift,
   'dead-units': deadUnits,
   'param-stats': paramStats,
+  memorisation,
+  'gated-share': gatedShare,
 };
 
 /** Cheap ones: they need only features, logits and centers read back. */
-export const DEFAULT_INSTRUMENTS = ['feature-norms', 'center-split', 'center-drift'];
+export const DEFAULT_INSTRUMENTS = ['feature-norms', 'center-split', 'center-drift', 'memorisation'];
 
 export function makeInstruments(enable: 'default' | 'all' | 'none' | string[], where = 'instruments.enable'): Instrument[] {
   const names = enable === 'default' ? DEFAULT_INSTRUMENTS : enable === 'all' ? Object.keys(INSTRUMENTS) : enable === 'none' ? [] : enable;

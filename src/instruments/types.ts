@@ -36,7 +36,13 @@ export interface BatchView {
   lamb: number;
   /** Recorded center loss / per-sample mean of 0.5||x-c||^2: 1 with size_average, else the batch size. */
   centerScale: number;
+  /** The labels trained on (after label noise). */
   labels: Int32Array;
+  /**
+   * Train batches of a run with label noise: each sample's true class (differs from `labels` where
+   * its label was flipped). Absent otherwise: every label is its true class.
+   */
+  trueLabels?: Int32Array;
   features(): Float32Array;
   logits(): Float32Array;
   centersBefore(): Float32Array;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { convFlavor } from '../backend/wasm-conv.js';
-import type { ModelConfig } from '../config/schema.js';
+import type { Activation, ModelConfig } from '../config/schema.js';
 import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, hasFastBatchNorm } from '../backend/fast-kernels.js';
 import { Rng } from '../util/rng.js';
 
@@ -37,8 +37,9 @@ export interface BnLayer {
   runVar: tf.Variable;
 }
 
-interface ActLayer {
+export interface ActLayer {
   name: string;
+  kind: Activation;
   slope?: tf.Variable;
 }
 
@@ -103,7 +104,6 @@ function buildModel(cfg: ModelConfig, inChannels: number, numClasses: number, se
   const params: Param[] = [];
   const bns: BnLayer[] = [];
   const activationNames: string[] = [];
-  const slope0 = cfg.negative_slope ?? (cfg.activation === 'leaky_relu' ? 0.01 : 0.25);
 
   const conv = (name: string, k: number, cin: number, cout: number): tf.Variable => {
     // kaiming_normal_(mode='fan_out', nonlinearity='relu'): std = sqrt(2 / (cout*k*k))
@@ -130,15 +130,15 @@ function buildModel(cfg: ModelConfig, inChannels: number, numClasses: number, se
     bns.push(layer);
     return layer;
   };
-  const act = (name: string, c: number): ActLayer => {
+  const act = (name: string, c: number, kind: Activation = cfg.activation): ActLayer => {
     activationNames.push(name);
-    if (cfg.activation === 'prelu' || cfg.activation === 'prelu_channel') {
-      const n = cfg.activation === 'prelu' ? 1 : c;
-      const slope = tf.variable(tf.fill([n], slope0), true, uid + `${name}.weight`);
+    if (kind === 'prelu' || kind === 'prelu_channel') {
+      const n = kind === 'prelu' ? 1 : c;
+      const slope = tf.variable(tf.fill([n], cfg.negative_slope ?? 0.25), true, uid + `${name}.weight`);
       params.push({ name: `${name}.weight`, kind: 'act_slope', v: slope });
-      return { name, slope };
+      return { name, kind, slope };
     }
-    return { name };
+    return { name, kind };
   };
 
   const w0 = cfg.widths[0]!;
@@ -162,7 +162,9 @@ function buildModel(cfg: ModelConfig, inChannels: number, numClasses: number, se
       const bn2 = bn(`${p}.bn2`, w);
       let down: Block['down'];
       if (stride !== 1 || cin !== w) down = { conv: conv(`${p}.downsample.0`, 1, cin, w), bn: bn(`${p}.downsample.1`, w) };
-      const act2 = act(`${p}.act2`, w);
+      const last = si === cfg.widths.length - 1 && bi === cfg.blocks[si]! - 1;
+      // model.last_activation: the activation of the last block's output only (the features' own).
+      const act2 = act(`${p}.act2`, w, last ? (cfg.last_activation ?? cfg.activation) : cfg.activation);
       blocks.push({ conv1, bn1, act1, conv2, bn2, act2, stride, down });
       cin = w;
     }
@@ -314,8 +316,14 @@ function batchNormTrainFast(h: tf.Tensor4D, bn: BnLayer, relu = false, residual?
   return { y: f(...inputs) as tf.Tensor4D, mean, variance };
 }
 
+/** The activation layer the features are pooled from: the last block's output activation. */
+export function lastActivation(m: Model): ActLayer {
+  const b = m.blocks[m.blocks.length - 1];
+  return b ? b.act2 : m.stem.act;
+}
+
 export function activate(x: tf.Tensor4D, a: ActLayer, cfg: ModelConfig): tf.Tensor4D {
-  switch (cfg.activation) {
+  switch (a.kind) {
     case 'relu':
       return tf.relu(x);
     case 'prelu':
@@ -370,9 +378,9 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
     return y;
   };
   // activation(BatchNorm(h) [+ residual]): one fused kernel each way where it applies.
-  const fuseRelu = fastBn && cfg.activation === 'relu' && cfg.bn_devices <= 1;
+  const fuseRelu = fastBn && cfg.bn_devices <= 1;
   const bnAct = (h: tf.Tensor4D, bn: BnLayer, a: ActLayer, residual?: tf.Tensor4D): tf.Tensor4D => {
-    if (!fuseRelu) return act(residual ? tf.add(batchNorm(h, bn), residual) : batchNorm(h, bn), a);
+    if (!fuseRelu || a.kind !== 'relu') return act(residual ? tf.add(batchNorm(h, bn), residual) : batchNorm(h, bn), a);
     const [n, hh, ww] = h.shape;
     const r = batchNormTrainFast(h, bn, true, residual);
     bnStats!.push({ bn, mean: r.mean, variance: r.variance, count: n * hh * ww });

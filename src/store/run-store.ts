@@ -8,6 +8,11 @@ import type { MetricRecord, RunManifest } from './types.js';
 export const MANIFEST = 'manifest.json';
 export const METRICS = 'metrics.jsonl';
 export const CHECKPOINT = 'checkpoint.bin';
+/** Kept checkpoints (forks start from them): checkpoints/after-epoch-<E>.bin, E 0-based. */
+export const KEPT_DIR = 'checkpoints';
+export function keptCheckpoint(dir: string, epoch: number): string {
+  return join(dir, KEPT_DIR, `after-epoch-${epoch}.bin`);
+}
 
 export function writeManifest(dir: string, m: RunManifest): void {
   writeFileAtomic(join(dir, MANIFEST), JSON.stringify(m, null, 1) + '\n');

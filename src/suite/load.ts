@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { ConfigSchema, type Config } from '../config/schema.js';
-import { deepMerge, PRESETS } from '../config/presets.js';
-import { parseWith, readYamlWithSource, zodToInputError } from '../config/load.js';
+import { deepMerge } from '../config/presets.js';
+import { parseWith, readYamlWithSource, withPreset, zodToInputError } from '../config/load.js';
 import { InputError } from '../util/errors.js';
 import { SuiteSchema, type ExpectItem, type SuiteFile } from './schema.js';
 
@@ -47,12 +47,11 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
     if (typeof c.value !== 'object' || c.value === null || Array.isArray(c.value)) throw new InputError('expected a mapping of keys (lr, momentum, ...)', cfgFile);
     raw = c.value as Record<string, unknown>;
     // Validate the config file on its own terms first (lr etc. must be valid there).
-    const partial = ConfigSchema.safeParse(deepMerge(s.preset ? (PRESETS[s.preset] as Record<string, unknown>) : {}, { epochs: 1, ...raw }));
+    const partial = ConfigSchema.safeParse(withPreset({ epochs: 1, ...raw }, s.preset));
     if (!partial.success) throw zodToInputError(partial.error, cfgFile, c.doc);
     if (opts.config) baseDir = dirname(cfgFile);
   }
   raw = deepMerge(raw, s.base);
-  if (s.preset) raw = deepMerge(PRESETS[s.preset] as Record<string, unknown>, raw);
 
   let seeds = typeof s.seeds === 'number' ? Array.from({ length: s.seeds }, (_, i) => i + 1) : s.seeds;
   if (opts.seeds !== undefined) {
@@ -66,7 +65,8 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
   for (const v of variants) {
     const over = s.variants[v] ?? {};
     for (const seed of seeds) {
-      const merged = deepMerge(deepMerge(raw, over), { seed });
+      // The preset goes under each variant's keys, so a variant's train_counts drops its train_per_class.
+      const merged = withPreset(deepMerge(deepMerge(raw, over), { seed }), s.preset);
       const r = ConfigSchema.safeParse(merged);
       if (!r.success) {
         // Name where the bad key sits: in the variant if it set it, else in base.

@@ -9,7 +9,7 @@ import type { BatchView, Instrument, Need, Values } from '../instruments/types.j
 import { centerLoss, centerGradient } from '../model/centerloss.js';
 import { forward, updateBnRunningStats, countParams, type ForwardResult } from '../model/resnet.js';
 import type { BackendInfo } from '../backend/select.js';
-import { appendMetrics, readManifest, truncateMetrics, writeManifest, CHECKPOINT } from '../store/run-store.js';
+import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { centerLr, decaysWithin, modelLr } from './schedule.js';
@@ -68,7 +68,7 @@ export interface TrainResult {
 export function dataConfigOf(cfg: Config): DataConfig {
   const d = cfg.data;
   const classes = typeof d.classes === 'number' ? Array.from({ length: d.classes }, (_, i) => i) : d.classes;
-  return { ...d, classes } as DataConfig;
+  return { ...d, classes, train_per_class: d.train_per_class ?? 3000 } as DataConfig;
 }
 
 export function loadDataFor(cfg: Config, baseDir = process.cwd()): DataSplits {
@@ -114,6 +114,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const state = createState(cfg, data.train.channels, numClasses);
   const dir = opts.outDir ? resolve(opts.outDir) : undefined;
   const decays = decaysWithin(cfg, cfg.epochs);
+  // End-of-epoch checkpoints kept for forks: the epoch before each decay, and those the config lists.
+  const keepAfter = new Set([...decays.map((d) => d - 1), ...cfg.keep_checkpoints]);
   let manifest: RunManifest | undefined;
 
   try {
@@ -189,6 +191,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         appendMetrics(dir, records);
         const snap = snapshot(state);
         writeCheckpoint(join(dir, CHECKPOINT), snap.meta, snap.tensors);
+        if (keepAfter.has(epoch)) writeCheckpoint(keptCheckpoint(dir, epoch), snap.meta, snap.tensors);
         manifest!.epochsDone = state.epoch;
         writeManifest(dir, manifest!);
       }
@@ -322,7 +325,7 @@ async function trainEpoch(
     const stepVals: Values = {};
     if (trainInsts.length > 0) {
       const view = makeView(
-        { split: 'train', epoch, iter: it, iters: nb, step, record, batchSize: n, numClasses: ds.numClasses, featDim: state.model.featDim, lr, centerLr: clr, lamb: cfg.lamb, centerScale: cfg.size_average ? 1 : n, labels: b.y, model: state.model, ce, center, acc: correct / n },
+        { split: 'train', epoch, iter: it, iters: nb, step, record, batchSize: n, numClasses: ds.numClasses, featDim: state.model.featDim, lr, centerLr: clr, lamb: cfg.lamb, centerScale: cfg.size_average ? 1 : n, labels: b.y, ...(b.yTrue ? { trueLabels: b.yTrue } : {}), model: state.model, ce, center, acc: correct / n },
         out,
         before,
         after,
