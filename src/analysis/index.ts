@@ -6,6 +6,7 @@ import type { RunData, SpikeThresholds, SuiteAnalysis } from './types.js';
 import { analyzeDecay, resolveThresholds, type AnalyzeOptions } from './spike.js';
 import { checkExpectations, type ExpectationSpec } from './check.js';
 import { explainResults } from './explain.js';
+import { forkEffects } from './forks.js';
 
 export * from './types.js';
 export { fitTrend, predictTrend, extrapolate, fitPreWindow, type Trend, type TrendMode, type TrendModeOption } from './trend.js';
@@ -30,6 +31,7 @@ export { attributeWindow, combineAttributions, finishAttribution, measuredKeys, 
 export { checkExpectations, overallPass, describeExpectation, expectationHolds, type ExpectationSpec } from './check.js';
 export { explainResults, describeResult, describeAttribution, fmtNum, type ExplainOptions } from './explain.js';
 export { tCdf, tQuantile, meanInterval, type MeanInterval } from './stats.js';
+export { forkEffects, type ForkEffect, type ForkMetricEffect } from './forks.js';
 
 /**
  * Analyse a suite's runs: verdicts for every variant x decay x split x resolution the records
@@ -46,5 +48,13 @@ export function analyzeSuite(
   const th = resolveThresholds(thresholds);
   const results = analyzeDecay(runs, { ...options, thresholds: th });
   const checks = checkExpectations(results, expectations);
-  return { suite, thresholds: th, results, checks, explanation: explainResults(results, th, checks, options.stepFraction !== undefined ? { stepFraction: options.stepFraction } : {}) };
+  const forks = forkEffects(runs, th.postWindow, th.confidence);
+  return {
+    suite,
+    thresholds: th,
+    results,
+    checks,
+    explanation: explainResults(results, th, checks, options.stepFraction !== undefined ? { stepFraction: options.stepFraction } : {}),
+    ...(forks.length > 0 ? { forks } : {}),
+  };
 }

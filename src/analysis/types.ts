@@ -111,4 +111,6 @@ export interface SuiteAnalysis {
   checks: CheckRow[];
   /** Sentences built from the numbers (never canned), in reading order. */
   explanation: string[];
+  /** Forks paired with their parents: the change's effect on every metric (present when forks ran). */
+  forks?: import('./forks.js').ForkEffect[];
 }

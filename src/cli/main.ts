@@ -6,6 +6,7 @@ import { PRESET_NAMES } from '../config/presets.js';
 import { trainCommand } from './train.js';
 import { analyzeCommand, checkCommand, mergeCommand, reportCommand, runCommand } from './suite.js';
 import { demoCommand } from './demo.js';
+import { forkCommand } from './fork.js';
 
 const program = new Command();
 program
@@ -54,6 +55,30 @@ Output: runs/<name>/manifest.json (config, seed, backend, versions, status),
         runs/<name>/checkpoint.bin (state after the last completed epoch).`,
   )
   .action(trainCommand);
+
+program
+  .command('fork')
+  .argument('<runDir>', 'the parent run directory (it keeps a checkpoint at the end of the epoch before each decay)')
+  .description('Start a twin of a run at epoch D with some keys changed (same data order and RNG streams), and train it to the end.')
+  .option('--at <epoch>', 'the first epoch the twin trains itself: it resumes from the end of epoch D-1')
+  .option('--set <key=value>', 'a changed key, value as YAML (repeatable): lamb, alpha, weight_decay, center_lr_coupled, decay_epochs with decay_factors, label_noise=0', (v: string, prev: string[] = []) => [...prev, v])
+  .option('-n, --name <name>', 'twin run name (default: <parent>-fork<D>-<changes>)')
+  .option('-o, --out <dir>', "parent directory of the twin's run directory (default: the parent's)")
+  .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')} (default $SPIKEPROBE_BACKEND or auto)`)
+  .option('-q, --quiet', 'no progress output')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  spikeprobe fork runs/fer-like/relu-s1 --at 10 --set decay_epochs=[20] --set decay_factors=[0.1]
+      # the causal effect of the decay at 10: the same run without it
+  spikeprobe fork runs/fer-like/relu-s1 --at 10 --set label_noise=0      # clean labels from epoch 10 on
+  spikeprobe fork runs/fer-like/relu-s1 --at 20 --set lamb=0 --name relu-s1-nolamb
+
+The twin's manifest names its parent and D; epochs before D are the parent's records.
+A killed twin continues with spikeprobe train --resume <twin dir>.`,
+  )
+  .action(forkCommand);
 
 const suiteOpts = (c: Command) =>
   c

@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { wantedThreads } from '../backend/conv-pool.js';
-import type { Job } from '../suite/load.js';
+import { selectWithForks, type Job } from '../suite/load.js';
 import { InputError } from '../util/errors.js';
 
 /** The --jobs value: a positive integer or 'auto' (the cores Node reports, at most 8), capped by the runs to train. */
@@ -29,9 +29,9 @@ export function childThreads(n: number): number {
   return Math.max(1, Math.floor(wantedThreads() / n));
 }
 
-/** The runs of `todo` child k of n trains: k, k + n, k + 2n, ... */
+/** The runs of `todo` child k of n trains: k, k + n, k + 2n, ..., each with its forks after it. */
 export function childShare(todo: Job[], k: number, n: number): Job[] {
-  return todo.filter((_, i) => i % n === k);
+  return selectWithForks(todo, (i) => i % n === k);
 }
 
 export interface ChildRunOptions {

@@ -39,6 +39,18 @@ export interface RunManifest {
   epochsDone: number;
   divergedAt?: { epoch: number; step: number; what: string };
   error?: string;
+  /** A twin started from its parent's checkpoint at the end of epoch at-1, with `set` changed. */
+  fork?: ForkInfo;
+}
+
+export interface ForkInfo {
+  /** The parent's run name and directory. */
+  parent: string;
+  parentDir: string;
+  /** The first epoch the twin trains itself (0-based); epochs before it are the parent's. */
+  at: number;
+  /** The changed keys (dotted for nested ones) and their values. */
+  set: Record<string, unknown>;
 }
 
 /**

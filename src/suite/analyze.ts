@@ -1,4 +1,4 @@
-import { analyzeDecay, checkExpectations, explainResults, resolveThresholds, type ExpectationSpec } from '../analysis/index.js';
+import { analyzeDecay, checkExpectations, explainResults, forkEffects, resolveThresholds, type ExpectationSpec } from '../analysis/index.js';
 import type { RunData, SuiteAnalysis } from '../analysis/types.js';
 import type { ExpectItem } from './schema.js';
 import type { SuiteRecord } from './run.js';
@@ -17,5 +17,6 @@ export function analyzeRuns(name: string, runs: RunData[], expect: ExpectItem[],
   const th = resolveThresholds(thresholds);
   const results = analyzeDecay(runs, { thresholds: th });
   const checks = expect.flatMap((e) => checkExpectations(results, { [e.variant]: toSpec(e) }));
-  return { suite: name, thresholds: th, results, checks, explanation: explainResults(results, th, checks) };
+  const forks = forkEffects(runs, th.postWindow, th.confidence);
+  return { suite: name, thresholds: th, results, checks, explanation: explainResults(results, th, checks), ...(forks.length > 0 ? { forks } : {}) };
 }

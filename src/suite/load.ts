@@ -3,6 +3,7 @@ import { ConfigSchema, type Config } from '../config/schema.js';
 import { deepMerge } from '../config/presets.js';
 import { parseWith, readYamlWithSource, withPreset, zodToInputError } from '../config/load.js';
 import { InputError } from '../util/errors.js';
+import { forkConfig } from '../train/fork.js';
 import { SuiteSchema, type ExpectItem, type SuiteFile } from './schema.js';
 
 /** One training run of a suite: a variant at a seed, with its fully resolved config. */
@@ -10,6 +11,8 @@ export interface Job {
   id: string; // `<variant>-s<seed>`
   variant: string;
   seed: number;
+  /** A twin of job `parent` from epoch `at` with `set` changed (suite `forks:`). */
+  fork?: { parent: string; at: number; set: Record<string, unknown> };
   config: Config;
 }
 
@@ -79,8 +82,27 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
       jobs.push({ id: `${v}-s${seed}`, variant: v, seed, config: r.data });
     }
   }
+  for (const [f, spec] of Object.entries(s.forks)) {
+    const where = (field: string[]) => ['forks', f, ...field];
+    if (variants.includes(f)) throw zodToInputError({ issues: [{ code: 'custom', path: where([]), message: `fork '${f}' has the name of a variant` }] } as never, file, doc);
+    if (!variants.includes(spec.parent)) {
+      throw zodToInputError({ issues: [{ code: 'custom', path: where(['parent']), message: `no variant '${spec.parent}' in this suite (variants: ${variants.join(', ')})` }] } as never, file, doc);
+    }
+    for (const seed of seeds) {
+      const parent = jobs.find((j) => j.variant === spec.parent && j.seed === seed)!;
+      let config: Config;
+      try {
+        config = forkConfig(parent.config, spec.at, spec.set, 'set');
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        const msg = e.message.replace(/^.*?: /, '');
+        throw zodToInputError({ issues: [{ code: 'custom', path: where(e.message.includes('--at') ? ['at'] : ['set']), message: msg }] } as never, file, doc);
+      }
+      jobs.push({ id: `${f}-s${seed}`, variant: f, seed, config, fork: { parent: parent.id, at: spec.at, set: spec.set } });
+    }
+  }
   s.expect.forEach((e, i) => {
-    if (!variants.includes(e.variant)) {
+    if (!variants.includes(e.variant) && !(e.variant in s.forks)) {
       throw zodToInputError(
         { issues: [{ code: 'custom', path: ['expect', i, 'variant'], message: `no variant '${e.variant}' in this suite (variants: ${variants.join(', ')})` }] } as never,
         file,
@@ -88,7 +110,7 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
       );
     }
   });
-  return { file: resolve(file), name: s.name, description: s.description, baseDir, variants, seeds, jobs, expect: s.expect, thresholds: s.thresholds };
+  return { file: resolve(file), name: s.name, description: s.description, baseDir, variants: [...variants, ...Object.keys(s.forks)], seeds, jobs, expect: s.expect, thresholds: s.thresholds };
 }
 
 function hasPath(o: unknown, path: string[]): boolean {
@@ -108,5 +130,19 @@ export function shardJobs(jobs: Job[], shard?: string): Job[] {
   const i = Number(m[1]);
   const n = Number(m[2]);
   if (n < 1 || i >= n) throw new InputError(`expected i/n with 0 <= i < n, got '${shard}'`, undefined, '--shard');
-  return jobs.filter((_, k) => k % n === i);
+  return selectWithForks(jobs, (k) => k % n === i);
+}
+
+/**
+ * Select jobs by their index among the suite's non-fork jobs; a fork goes wherever its parent goes
+ * when it is in the list (forks come after every variant's job, so a selection trains the parent
+ * first); a fork whose parent is not in the list counts as a job of its own.
+ */
+export function selectWithForks(jobs: readonly Job[], keep: (k: number) => boolean): Job[] {
+  const ids = new Set(jobs.map((j) => j.id));
+  const follows = (j: Job) => j.fork !== undefined && ids.has(j.fork.parent);
+  const picked = new Set<string>();
+  let k = 0;
+  for (const j of jobs) if (!follows(j) && keep(k++)) picked.add(j.id);
+  return jobs.filter((j) => picked.has(j.id) || (follows(j) && picked.has(j.fork!.parent)));
 }

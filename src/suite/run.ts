@@ -4,6 +4,7 @@ import type { BackendInfo } from '../backend/select.js';
 import type { DataSplits } from '../data/types.js';
 import { makeInstruments } from '../instruments/index.js';
 import { listRunDirs, readManifest, readMetrics } from '../store/run-store.js';
+import { prepareFork } from '../train/fork.js';
 import { loadDataFor, train, type Progress, type TrainResult } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
@@ -108,6 +109,7 @@ export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend
   });
   for (const [k, j] of todo.entries()) {
     const d = datas[k]!;
+    if (j.fork && jobState(out, j) === 'missing') prepareFork(join(out, j.fork.parent), join(out, j.id), j.fork.at, j.fork.set, j.id, j.variant);
     const resumed = jobState(out, j) !== 'missing';
     ev.onJobStart?.(j, k, todo.length, resumed);
     const perEpoch = Math.max(1, Math.ceil(d.train.n / j.config.batch_size));

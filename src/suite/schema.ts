@@ -12,6 +12,8 @@ import { z } from 'zod';
  *   variants:
  *     relu: {}
  *     prelu: { model: { activation: prelu } }
+ *   forks:                            # twins from a parent's checkpoint (spikeprobe fork)
+ *     relu-no-decay8: { parent: relu, at: 8, set: { decay_epochs: [16], decay_factors: [0.1] } }
  *   expect:
  *     - { variant: relu, verdict: spike }
  *     - { variant: prelu, verdict: no-spike, split: train, resolution: epoch }
@@ -37,6 +39,14 @@ export const ExpectSchema = z
   .strict()
   .refine((e) => (e.verdict === undefined) !== (e.ratio === undefined), { message: 'give exactly one of verdict or ratio' });
 
+export const ForkSchema = z
+  .object({
+    parent: variantName,
+    at: z.number().int().positive(),
+    set: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+
 export const ThresholdsSchema = z
   .object({
     spikeRatio: z.number().gt(1).max(100).optional(),
@@ -55,6 +65,8 @@ export const SuiteSchema = z
     base: z.record(z.string(), z.unknown()).default({}),
     seeds: z.union([z.number().int().min(1).max(100), z.array(z.number().int().nonnegative()).min(1)]).default(3),
     variants: z.record(variantName, z.record(z.string(), z.unknown()).nullable()).refine((v) => Object.keys(v).length > 0, 'at least one variant'),
+    /** Twins of a variant's runs from epoch `at` with keys changed (see spikeprobe fork); run after their parent, in its shard. */
+    forks: z.record(variantName, ForkSchema).default({}),
     expect: z.array(ExpectSchema).default([]),
     thresholds: ThresholdsSchema.default({}),
   })

@@ -91,7 +91,8 @@ function batchLosses(o: Pick<ForwardResult, 'features' | 'logits'>, y: tf.Tensor
   };
 }
 
-function inDenseWindow(cfg: Config, epoch: number, step: number): boolean {
+/** Whether the step is recorded: inside a decay's window, or every `instruments.every` steps. */
+export function inDenseWindow(cfg: Config, epoch: number, step: number): boolean {
   const w = cfg.instruments.window;
   for (const d of cfg.decay_epochs) if (epoch >= d - w && epoch <= d + w) return true;
   return cfg.instruments.every > 0 && step % cfg.instruments.every === 0;
