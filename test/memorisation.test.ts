@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelSchema } from '../src/config/schema.js';
 import { makeInstruments } from '../src/instruments/index.js';
 import type { BatchView } from '../src/instruments/types.js';
 import { createModel, disposeModel, lastActivation } from '../src/model/resnet.js';
 import { useBackend } from './helpers.js';
 
-useBackend('cpu');
+beforeAll(() => useBackend('cpu'));
 
 /** A train BatchView over hand-made numbers. */
 function view(p: Partial<BatchView> & { features: Float32Array; labels: Int32Array; featDim: number; numClasses: number }): BatchView {
@@ -112,5 +112,46 @@ describe('gated-share on hand-made numbers', () => {
     expect(v.gated_pass).toBeCloseTo(Math.sqrt((4 * 1 + 1 * (0.0625 + 1) / 2) / 5), 6);
     a.dispose();
     disposeModel(m);
+  });
+});
+
+describe('memorisation and gated-share in a real tiny FER-like run (wasm)', () => {
+  it('split the recorded center loss exactly, per epoch and per step, and keep tensors flat', async () => {
+    const { resolveConfig } = await import('../src/config/load.js');
+    const { loadDataFor, train } = await import('../src/train/trainer.js');
+    const { selectBackend } = await import('../src/backend/select.js');
+    for (const activation of ['relu', 'prelu'] as const) {
+      const cfg = resolveConfig(
+        {
+          lr: 0.05, epochs: 3, decay_epochs: [1, 2], decay_factors: [0.5, 0.1], batch_size: 32,
+          model: { activation },
+          data: { train_counts: [60, 40, 30, 20, 20, 10, 10, 10], valid_per_class: 5, test_per_class: 5, image_size: 20, label_noise: 0.3 },
+          instruments: { enable: ['memorisation', 'gated-share'] },
+        },
+        'tiny',
+      );
+      const backend = await selectBackend('wasm');
+      const data = loadDataFor(cfg);
+      const tensorsAt: number[] = [];
+      const r = await train({ config: cfg, backend, data, instruments: makeInstruments(cfg.instruments.enable), onEpoch: () => tensorsAt.push(tf.memory().numTensors) });
+      expect(r.status).toBe('done');
+      expect(new Set(tensorsAt).size, `numTensors per epoch ${tensorsAt}`).toBe(1);
+      const nFlip = Math.round(0.3 * 200);
+      for (const e of r.epochs) {
+        const t = e.train;
+        const mix = (t['center/clean']! * (200 - nFlip) + t['center/flipped']! * nFlip) / 200;
+        expect(mix).toBeCloseTo(t.center!, 4);
+        for (const g of ['clean', 'flipped']) expect(t[`cl_within/${g}`]! + t[`cl_lag/${g}`]!).toBeCloseTo(t[`center/${g}`]!, 6);
+        expect(t.flipped_share).toBeCloseTo(nFlip / 200, 12);
+        expect(t['acc/flipped']! + t.flipped_true_acc!).toBeLessThanOrEqual(1);
+        expect(t.gated_share).toBeGreaterThanOrEqual(0);
+        expect(t.gated_share).toBeLessThanOrEqual(1);
+        expect(t.gated_pass).toBeGreaterThan(0);
+        expect(t.gated_pass).toBeLessThanOrEqual(1);
+        // valid/test have no flipped labels: no memorisation values there.
+        expect(e.valid['center/flipped']).toBeUndefined();
+        if (activation === 'prelu') expect(t.gated_share).toBe(0); // PReLU features are never exactly 0
+      }
+    }
   });
 });
