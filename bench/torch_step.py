@@ -30,6 +30,8 @@ PRESETS = {
     "tiny": dict(blocks=[1, 1], widths=[8, 16], stem="cifar", stem_stride=2),
     "small": dict(blocks=[1, 1, 1], widths=[16, 32, 64], stem="cifar", stem_stride=1),
     "seed": dict(blocks=[2, 2, 2, 2], widths=[64, 128, 256, 512], stem="imagenet", stem_stride=1),
+    # src/bench/harness.ts FER_BENCH: the FER-like regime's ResNet18 layout at width 16, 48 px
+    "fer": dict(blocks=[2, 2, 2, 2], widths=[16, 32, 64, 128], stem="imagenet", stem_stride=1, size=48),
 }
 
 
@@ -139,7 +141,8 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     opt_c = torch.optim.SGD(center.parameters(), lr=0.5)
     lamb = 0.01
-    x = torch.randn(a.batch, 1, 28, 28)
+    side = p.get("size", 28)
+    x = torch.randn(a.batch, 1, side, side)
     y = torch.randint(0, a.classes, (a.batch,))
 
     times = []

@@ -16,14 +16,20 @@ import { loadDataFor, train } from '../train/trainer.js';
 export const BENCH_CLASSES = 8;
 
 /** The preset's model and batch on synthetic 28x28x1 data of exactly `steps` full batches. */
-export function benchConfig(preset: PresetName, steps: number, extra: Record<string, unknown> = {}): Config {
-  const raw = { lr: 0.05, momentum: 0.9, weight_decay: 5e-4, alpha: 0.5, lamb: 0.01, epochs: 1, ...extra };
+/** The benchmarked shapes: the presets, and 'fer' (the FER-like regime: ResNet18 layout at width 16, 48 px). */
+export type BenchModel = PresetName | 'fer';
+export const FER_BENCH = { model: { blocks: [2, 2, 2, 2], widths: [16, 32, 64, 128], stem: 'imagenet' }, batch_size: 128, side: 48 };
+
+export function benchConfig(shape: BenchModel, steps: number, extra: Record<string, unknown> = {}): Config {
+  const preset: PresetName = shape === 'fer' ? 'small' : shape;
+  const side = shape === 'fer' ? FER_BENCH.side : 28;
+  const raw = { lr: 0.05, momentum: 0.9, weight_decay: 5e-4, alpha: 0.5, lamb: 0.01, epochs: 1, ...(shape === 'fer' ? { model: FER_BENCH.model, batch_size: FER_BENCH.batch_size } : {}), ...extra };
   const base = resolveConfig(raw, preset);
   const perClass = Math.ceil((steps * base.batch_size) / BENCH_CLASSES);
   return resolveConfig(
     {
       ...raw,
-      data: { source: 'synthetic', classes: BENCH_CLASSES, train_per_class: perClass, valid_per_class: 0, test_per_class: 0, synthetic: { height: 28, width: 28, noise: 0.3 } },
+      data: { source: 'synthetic', classes: BENCH_CLASSES, train_per_class: perClass, valid_per_class: 0, test_per_class: 0, synthetic: { height: side, width: side, noise: 0.3 } },
     },
     preset,
   );

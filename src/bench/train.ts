@@ -2,10 +2,13 @@
  * `npm run bench:train`: the same model, batch and training step in TensorFlow.js and PyTorch,
  * interleaved in rounds.
  *
- *   node dist/bench/train.js [--rounds N] [--small-steps N] [--seed-steps N] [--small-batch N]
- *                            [--models small,seed] [--threads 1,2] [--cpu] [--python PATH]
+ *   node dist/bench/train.js [--rounds N] [--small-steps N] [--fer-steps N] [--seed-steps N]
+ *                            [--small-batch N] [--models small,fer,seed] [--threads 1,2] [--cpu]
+ *                            [--python PATH]
  *
- * tfjs: the real trainer step (src/train/trainer.ts train(), synthetic 28x28x1 data, 8 classes) on
+ * Models: small (16/32/64 at 28 px), fer (the FER-like regime's ResNet18 layout at width 16 on
+ * 48 px images, the investigation's base run), seed (the seed's ResNet18, 512-d, 28 px).
+ * tfjs: the real trainer step (src/train/trainer.ts train(), synthetic 1-channel data, 8 classes) on
  * wasm with the conv kernels on 1 thread and on 2 (the conv thread pool, src/backend/conv-pool.ts),
  * plus cpu with --cpu (hundreds of times slower: one step).
  * PyTorch: bench/torch_step.py (same ResNet, BN, CE + the seed's center loss, SGD momentum 0.9
@@ -24,8 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
 import { convThreads, setConvThreads } from '../backend/wasm-conv.js';
-import type { PresetName } from '../config/presets.js';
-import { benchConfig, benchData, fmt, median, table, timeTrainSteps } from './harness.js';
+import { benchConfig, benchData, fmt, median, table, timeTrainSteps, type BenchModel } from './harness.js';
 
 const argv = process.argv.slice(2);
 function opt(name: string, fallback: string): string {
@@ -49,7 +51,7 @@ function torchVersion(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-function runTorch(preset: PresetName, batch: number, steps: number, threads: number): TorchResult {
+function runTorch(preset: BenchModel, batch: number, steps: number, threads: number): TorchResult {
   const args = [TORCH_SCRIPT, '--preset', preset, '--batch', String(batch), '--steps', String(steps), '--warmup', '1', '--threads', String(threads)];
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
   if (r.status !== 0) throw new Error(`torch_step.py failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').pop()}`);
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   const child = argv.indexOf('--child-wasm');
   if (child >= 0) {
     // One process of a 'P x 1 thread' engine: time the steps, print them as JSON.
-    const [preset, n, b] = [argv[child + 1] as PresetName, Number(argv[child + 2]), Number(argv[child + 3])];
+    const [preset, n, b] = [argv[child + 1] as BenchModel, Number(argv[child + 2]), Number(argv[child + 3])];
     const backend = await selectBackend('wasm');
     const cfg = benchConfig(preset, n + 1, { batch_size: b });
     const ms = (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend })).ms;
@@ -90,9 +92,9 @@ async function main(): Promise<void> {
     return;
   }
   const rounds = num('--rounds', 3);
-  const models = opt('--models', 'small,seed').split(',') as PresetName[];
-  const steps: Record<string, number> = { small: num('--small-steps', 5), seed: num('--seed-steps', 3), tiny: num('--small-steps', 5) };
-  const batch: Record<string, number> = { small: num('--small-batch', 128), seed: 128, tiny: 32 };
+  const models = opt('--models', 'small,fer,seed').split(',') as BenchModel[];
+  const steps: Record<string, number> = { small: num('--small-steps', 5), seed: num('--seed-steps', 3), tiny: num('--small-steps', 5), fer: num('--fer-steps', 4) };
+  const batch: Record<string, number> = { small: num('--small-batch', 128), seed: 128, tiny: 32, fer: 128 };
   const withCpu = argv.includes('--cpu');
   const threads = opt('--threads', '1,2').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1);
   const procs = num('--procs', availableParallelism() >= 2 ? 2 : 0);
@@ -112,7 +114,7 @@ async function main(): Promise<void> {
   const multi = procs >= 2 ? [`wasm-${procs}x1t`, ...(tv ? [`torch-${procs}x1t`] : [])] : [];
   const engines: Engine[] = [...threads.map((n) => `wasm-${n}t`), ...(withCpu ? ['tfjs-cpu'] : []), ...(tv ? threads.map((n) => `torch-${n}t`) : []), ...multi];
   console.log(`threads: ${threads.join(', ')} (conv kernels: ${wasm.convBuild ?? 'n/a'}, heap ${wasm.heap ?? '?'}; convs, BatchNorm passes, SGD steps and MaxPoolGrad on the pool, other tfjs ops on the calling thread)`);
-  const tfjsRun = async (backend: BackendInfo, preset: PresetName, n: number, b: number) => {
+  const tfjsRun = async (backend: BackendInfo, preset: BenchModel, n: number, b: number) => {
     const cfg = benchConfig(preset, n + 1, { batch_size: b });
     return (await timeTrainSteps({ config: cfg, data: benchData(cfg), backend })).ms;
   };
