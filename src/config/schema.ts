@@ -96,6 +96,13 @@ export const ConfigSchema = z
     weight_decay: z.number().min(0).max(1).default(5e-4),
     alpha: z.number().min(0).max(10).default(0.5),
     lamb: z.number().min(0).max(100).default(0.01),
+    /** Cross-entropy label smoothing (nn.CrossEntropyLoss(label_smoothing=)): a candidate fix. */
+    label_smoothing: z.number().min(0).max(1).default(0),
+    /**
+     * Which samples the center loss and the centers' update use: 'all' (the seed), or 'fitted'
+     * (only those the model predicts as their label at that step: a candidate fix against noisy labels).
+     */
+    center_on: z.enum(['all', 'fitted']).default('all'),
     epochs: posInt.max(10000),
     // --- schedule ---
     /** Epochs (0-based) at which the model LR changes; default: the seed's adjust_learning_rate. */

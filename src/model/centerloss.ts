@@ -11,12 +11,15 @@ import { InputError } from '../util/errors.js';
  *                                                            so lambda does not slow the centers)
  */
 
-/** Center loss with the seed's custom feature gradient. `labels` int32 [B]; returns a scalar. */
-export function centerLoss(features: tf.Tensor2D, labels: tf.Tensor1D, centers: tf.Tensor2D, sizeAverage = true): tf.Scalar {
+/**
+ * Center loss with the seed's custom feature gradient. `labels` int32 [B]; returns a scalar. With
+ * `mask` (float [B] of 0/1, a constant) only the masked samples count; B stays the batch size.
+ */
+export function centerLoss(features: tf.Tensor2D, labels: tf.Tensor1D, centers: tf.Tensor2D, sizeAverage = true, mask?: tf.Tensor1D): tf.Scalar {
   const divisor = sizeAverage ? features.shape[0] : 1;
   const centersBatch = tf.gather(centers, labels);
   const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    const diff = tf.sub(x, centersBatch);
+    const diff = mask ? tf.mul(tf.sub(x, centersBatch), tf.expandDims(mask, 1)) : tf.sub(x, centersBatch);
     save([diff]);
     const value = tf.div(tf.sum(tf.square(diff)), 2 * divisor) as tf.Scalar;
     return {
@@ -27,12 +30,16 @@ export function centerLoss(features: tf.Tensor2D, labels: tf.Tensor1D, centers: 
   return f(features) as tf.Scalar;
 }
 
-/** The seed's gradient for the centers: sum_{i:y_i=j}(c_j - x_i) / (1 + n_j); zero for absent classes. */
-export function centerGradient(features: tf.Tensor2D, labels: tf.Tensor1D, centers: tf.Tensor2D): tf.Tensor2D {
+/**
+ * The seed's gradient for the centers: sum_{i:y_i=j}(c_j - x_i) / (1 + n_j); zero for absent classes.
+ * With `mask` only the masked samples count (in the sums and in n_j).
+ */
+export function centerGradient(features: tf.Tensor2D, labels: tf.Tensor1D, centers: tf.Tensor2D, mask?: tf.Tensor1D): tf.Tensor2D {
   return tf.tidy(() => {
     const k = centers.shape[0];
     // tf.oneHot(..., 'float32') is wrong on wasm: build int32, then cast.
-    const onehot = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), k), 'float32') as tf.Tensor2D; // [B, K]
+    const full = tf.cast(tf.oneHot(tf.cast(labels, 'int32'), k), 'float32') as tf.Tensor2D; // [B, K]
+    const onehot = mask ? (tf.mul(full, tf.expandDims(mask, 1)) as tf.Tensor2D) : full;
     const diff = tf.sub(tf.matMul(onehot, centers), features); // c_{y_i} - x_i
     const sums = tf.matMul(onehot, diff, true, false); // [K, D]
     const counts = tf.add(tf.sum(onehot, 0), 1).reshape([k, 1]);

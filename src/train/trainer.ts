@@ -75,20 +75,29 @@ export function loadDataFor(cfg: Config, baseDir = process.cwd()): DataSplits {
   return loadData(dataConfigOf(cfg), baseDir);
 }
 
-/** Mean cross-entropy with integer labels (PyTorch nn.CrossEntropyLoss). */
-export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+/**
+ * Mean cross-entropy with integer labels (PyTorch nn.CrossEntropyLoss); with label smoothing eps
+ * the target is (1 - eps) one-hot + eps / K (nn.CrossEntropyLoss(label_smoothing=eps)).
+ */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing = 0): tf.Scalar {
   const k = logits.shape[1];
   const onehot = tf.cast(tf.oneHot(labels, k), 'float32'); // int32 one-hot, then cast (wasm)
-  return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  const target = smoothing > 0 ? tf.add(tf.mul(onehot, 1 - smoothing), smoothing / k) : onehot;
+  return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
 /** The seed's per-batch quantities: cross-entropy, center loss, and the count of correct predictions. */
-function batchLosses(o: Pick<ForwardResult, 'features' | 'logits'>, y: tf.Tensor1D, centers: tf.Tensor2D, sizeAverage: boolean) {
+function batchLosses(o: Pick<ForwardResult, 'features' | 'logits'>, y: tf.Tensor1D, centers: tf.Tensor2D, cfg: Config, mask?: tf.Tensor1D) {
   return {
-    ce: crossEntropy(o.logits, y),
-    cl: centerLoss(o.features, y, centers, sizeAverage),
+    ce: crossEntropy(o.logits, y, cfg.label_smoothing),
+    cl: centerLoss(o.features, y, centers, cfg.size_average, mask),
     correct: tf.sum(tf.cast(tf.equal(tf.argMax(o.logits, 1), y), 'float32')) as tf.Scalar,
   };
+}
+
+/** center_on: fitted: 1 for the samples the model predicts as their label (a constant of the step), else undefined. */
+function centerMask(cfg: Config, logits: tf.Tensor2D, y: tf.Tensor1D): tf.Tensor1D | undefined {
+  return cfg.center_on === 'fitted' ? (tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32') as tf.Tensor1D) : undefined;
 }
 
 /** Whether the step is recorded: inside a decay's window, or every `instruments.every` steps. */
@@ -299,9 +308,12 @@ async function trainEpoch(
     const y = tf.tensor1d(b.y, 'int32');
     let out!: ForwardResult;
     let scal!: tf.Tensor;
+    let mask: tf.Tensor1D | undefined;
     const { value: lossValue, grads } = tf.variableGrads(() => {
       const o = forward(state.model, x, { training: true, keepActivations: needs.has('activations') });
-      const { ce, cl, correct } = batchLosses(o, y, state.centers.centers, cfg.size_average);
+      const m = centerMask(cfg, o.logits, y);
+      if (m) mask = tf.keep(m);
+      const { ce, cl, correct } = batchLosses(o, y, state.centers.centers, cfg, m);
       scal = tf.keep(tf.stack([ce, cl, correct]));
       out = {
         features: tf.keep(o.features),
@@ -318,7 +330,7 @@ async function trainEpoch(
     // Centers: plain SGD with the seed's gradient, computed from the pre-step centers.
     const before = needs.has('centers') ? (state.centers.centers.dataSync() as Float32Array).slice() : undefined;
     tf.tidy(() => {
-      const g = centerGradient(out.features, y, state.centers.centers);
+      const g = centerGradient(out.features, y, state.centers.centers, mask);
       state.centers.centers.assign(tf.sub(state.centers.centers, tf.mul(g, clr)) as tf.Tensor2D);
     });
     const after = needs.has('centers') ? (state.centers.centers.dataSync() as Float32Array).slice() : undefined;
@@ -340,7 +352,7 @@ async function trainEpoch(
 
     state.sgd.step(named);
     updateBnRunningStats(out.bnStats!);
-    tf.dispose([x, y, scal, lossValue, out.features, out.logits, ...(out.activations ?? []).map((a) => a.t), ...out.bnStats!.flatMap((s) => [s.mean, s.variance]), ...Object.values(grads)]);
+    tf.dispose([x, y, scal, lossValue, ...(mask ? [mask] : []), out.features, out.logits, ...(out.activations ?? []).map((a) => a.t), ...out.bnStats!.flatMap((s) => [s.mean, s.variance]), ...Object.values(grads)]);
 
     totals.n += n;
     totals.ce += ce * n;
@@ -398,7 +410,7 @@ function evalPass(
       activations: kept.acts.map((t, i) => ({ name: state.model.activationNames[i]!, t })),
     };
     const scal = tf.tidy(() => {
-      const { ce, cl, correct } = batchLosses(out, y, state.centers.centers, cfg.size_average);
+      const { ce, cl, correct } = batchLosses(out, y, state.centers.centers, cfg, centerMask(cfg, out.logits, y));
       return tf.stack([ce, cl, correct]);
     });
     const [ce, center, correct] = scal.dataSync() as unknown as [number, number, number];
