@@ -263,3 +263,33 @@ describe('analyzeDecay, step resolution', () => {
     expect(res0.verdict).toBe('no-spike');
   });
 });
+
+describe('spike shape: a transient peak or a level shift', () => {
+  // Base curve 2 * 0.95^e; a planted multiplier from the decay at 10 on (next decay at 20).
+  const base = (e: number) => 2 * 0.95 ** e;
+  const runOf = (seed: number, mult: (e: number) => number) =>
+    makeRun('v', seed, [10, 20], epochSeries(30, 'train', (e) => ({ center: base(e) * mult(e) })));
+  const th = { postWindow: 3 };
+
+  it('a bump that is gone by the next decay is a transient peak (recovery 1)', () => {
+    const bump = (e: number) => (e === 11 ? 1.5 : e === 12 ? 1.2 : 1);
+    const r = analyzeDecay([1, 2, 3].map((s) => runOf(s, bump)), { thresholds: th, splits: ['train'], resolutions: ['epoch'] })[0]!;
+    expect(r.verdict).toBe('spike');
+    expect(r.seeds[0]!.at).toBe(11);
+    expect(r.recoveryMean).toBeCloseTo(1, 10); // the last two epochs before 20 are back on the trend
+    expect(r.shape).toBe('peak');
+  });
+
+  it('a rise that stays up (or keeps rising) until the next decay is a level shift', () => {
+    const step = (e: number) => (e >= 10 && e < 20 ? 1.5 : 1);
+    const r = analyzeDecay([1, 2, 3].map((s) => runOf(s, step)), { thresholds: th, splits: ['train'], resolutions: ['epoch'] })[0]!;
+    expect(r.verdict).toBe('spike');
+    // Still 1.5x the trend at epochs 18 and 19: nothing came back.
+    expect(r.seeds[0]!.recovery).toBeCloseTo(0, 10);
+    expect(r.shape).toBe('level');
+    const ramp = (e: number) => (e >= 10 && e < 20 ? 1 + 0.1 * (e - 9) : 1);
+    const r2 = analyzeDecay([1, 2, 3].map((s) => runOf(s, ramp)), { thresholds: th, splits: ['train'], resolutions: ['epoch'] })[0]!;
+    expect(r2.recoveryMean!).toBeLessThan(0);
+    expect(r2.shape).toBe('level');
+  });
+});

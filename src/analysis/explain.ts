@@ -72,8 +72,19 @@ export function describeResult(r: DecayResult, th: SpikeThresholds, sameDecay = 
   const observed = mean(r.seeds.map((s) => s.observed));
   return (
     `${head}: ${metricLabel(r.metric)} ${fmtNum(expected)} -> ${fmtNum(observed)} ` +
-    `(${interval(r, th.confidence)}): ${verdictWord(r.verdict)}${skippedNote}.`
+    `(${interval(r, th.confidence)}): ${verdictWord(r.verdict)}${shapeNote(r)}${skippedNote}.`
   );
+}
+
+/** For spikes: a transient peak or a level shift, from the mean recovery. */
+function shapeNote(r: DecayResult): string {
+  if (r.verdict !== 'spike' || r.shape === undefined || r.recoveryMean === undefined) return '';
+  const pct = Math.round(r.recoveryMean * 100);
+  return r.shape === 'peak'
+    ? `, a transient peak (${pct}% of the excess gone before the next decay)`
+    : pct < 0
+      ? ', a level shift (it kept rising until the next decay)'
+      : `, a level shift (only ${pct}% of the excess gone before the next decay)`;
 }
 
 const NOT_OTHER = new Set([WITHIN_KEY, LAG_KEY, FEAT_SQ_KEY, 'lr', 'center_lr', 'lamb_center']);

@@ -18,6 +18,10 @@
  *    (default round(postRecords / 10), at least 1; a short remainder joins the last block) and
  *    "observed" is the largest block mean, "at" the block's mean step (rounded), "expected" the
  *    trend at the block's mean step.
+ * Shape (epoch resolution): per seed, `recovery` = how far the metric came back from its peak by
+ * the last two epochs before the next decay (or the run's end), as a share of the peak's excess
+ * over the trend (both as ratios to the extrapolated trend); across seeds the mean decides 'peak' (a transient: >= 0.5) or 'level' (a level
+ * shift: the metric stays up or keeps rising).
  * A seed is skipped (listed in `skipped`) when fewer than 2 pre-window points or no post-window
  * point carry the metric, or the trend predicts a value <= 0 (no ratio can be formed).
  *
@@ -36,7 +40,7 @@
  *    The two cannot both hold because s > 1 (enforced) and mean <= CI upper.
  */
 import type { MetricRecord, Split } from '../store/types.js';
-import type { Attribution, DecayResult, Resolution, RunData, SeedSpike, SpikeThresholds, Verdict } from './types.js';
+import type { Attribution, DecayResult, Resolution, RunData, SeedSpike, SpikeShape, SpikeThresholds, Verdict } from './types.js';
 import { fitTrend, predictTrend, type Trend, type TrendModeOption } from './trend.js';
 import { meanInterval } from './stats.js';
 import { attributeWindow, combineAttributions, num } from './attribution.js';
@@ -301,12 +305,43 @@ export function measureRunDecay(
     ratio: m.ratio,
     excess: m.excess,
   };
+  if (resolution === 'epoch' && m.excess > 0) {
+    const r = recoveryAfter(recordsOf(run, split, 'epoch'), metric, m.at, d, run.manifest.decayEpochs, m.ratio, m.trend);
+    if (r !== undefined) spike.recovery = r;
+  }
   const out: RunDecayMeasure = { spike, measure: m };
   if (opts.attribution !== false) {
     const a = attributeWindow(win.pre, win.post, win.xOf, metric);
     if (a) out.attribution = a;
   }
   return out;
+}
+
+/**
+ * How far the metric came back after its peak, in units of the trend: (ratio at the peak - late
+ * ratio) / (ratio at the peak - 1), the late ratio = the mean over the last two epochs after the
+ * peak and before the next decay (or the run's end) of value / trend. Undefined without such an
+ * epoch or without an excess at the peak.
+ */
+export function recoveryAfter(records: readonly MetricRecord[], metric: string, peakAt: number, d: number, decays: readonly number[], peakRatio: number, trend: Trend): number | undefined {
+  const next = [...decays].sort((a, b) => a - b).find((e) => e > d) ?? Infinity;
+  const late: number[] = [];
+  for (const r of records) {
+    if (r.epoch <= peakAt || r.epoch >= next) continue;
+    const v = num(r, metric);
+    const e = predictTrend(trend, r.epoch);
+    if (v !== undefined && e > 0) late.push(v / e);
+  }
+  if (late.length === 0 || !(peakRatio > 1)) return undefined;
+  const tail = late.slice(-2);
+  return (peakRatio - tail.reduce((a, b) => a + b, 0) / tail.length) / (peakRatio - 1);
+}
+
+/** 'peak' when the mean recovery is at least 0.5, 'level' otherwise (undefined without recoveries). */
+export function spikeShape(recoveries: readonly number[]): { recoveryMean: number; shape: SpikeShape } | undefined {
+  if (recoveries.length === 0) return undefined;
+  const recoveryMean = recoveries.reduce((a, b) => a + b, 0) / recoveries.length;
+  return { recoveryMean, shape: recoveryMean >= 0.5 ? 'peak' : 'level' };
 }
 
 const SPLITS: Split[] = ['train', 'valid', 'test'];
@@ -369,6 +404,8 @@ export function analyzeDecay(runs: readonly RunData[], opts: AnalyzeOptions = {}
             ci: v.ci,
             verdict: v.verdict,
           };
+          const sh = spikeShape(seeds.map((x) => x.recovery).filter((x): x is number => x !== undefined));
+          if (sh) Object.assign(result, sh);
           const attribution = combineAttributions(attributions);
           if (attribution) result.attribution = attribution;
           if (skipped.length) result.skipped = skipped;

@@ -34,7 +34,16 @@ export interface SeedSpike {
   at: number;
   ratio: number; // observed / expected
   excess: number; // observed - expected
+  /**
+   * Epoch resolution, where the run has epochs after the peak and before the next decay (or its
+   * end): (ratio - late ratio) / (ratio - 1), the late ratio = the mean of value / trend over the
+   * last two of those epochs. 1: back on the trend; 0: stayed as far above it; < 0: rose further.
+   */
+  recovery?: number;
 }
+
+/** A spike's shape across seeds: back within the span to the next decay ('peak'), or not ('level'). */
+export type SpikeShape = 'peak' | 'level';
 
 /** How much of the change across a decay each measured quantity carried (post-window mean minus pre-window mean). */
 export interface Attribution {
@@ -81,6 +90,9 @@ export interface DecayResult {
   ratioSd: number;
   ci: [number, number];
   verdict: Verdict;
+  /** Mean recovery across the seeds that have one, and the shape it gives: 'peak' (transient) when >= 0.5, else 'level' (a level shift). */
+  recoveryMean?: number;
+  shape?: SpikeShape;
   attribution?: Attribution;
   /** Added: runs of this variant listed with this decay that gave no measurement, and why. */
   skipped?: { run: string; seed: number; reason: string }[];
