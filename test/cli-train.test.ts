@@ -105,3 +105,18 @@ describe('a run killed with SIGKILL mid-epoch resumes to the same numbers', () =
     expect(JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).status).toBe('done');
   });
 });
+
+describe('spikeprobe train --name stays inside --out', () => {
+  it('refuses names that are paths (exit 2, one line, nothing written)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sp-name-'));
+    const cfg = configFile(dir, SEED.replace('epochs: 50', 'epochs: 1'));
+    for (const name of ['../x', 'a/b', '..', '/abs', 'a..b']) {
+      const r = cli(['train', '--config', cfg, '--preset', 'tiny', '--out', join(dir, 'runs'), '--name', name, '--quiet']);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(/--name: .* is not a run name/);
+    }
+    expect(existsSync(join(dir, 'runs'))).toBe(false);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+});

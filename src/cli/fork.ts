@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { selectBackend } from '../backend/select.js';
 import type { Config } from '../config/schema.js';
 import { makeInstruments } from '../instruments/index.js';
-import { readManifest } from '../store/run-store.js';
+import { readManifest, RUN_NAME } from '../store/run-store.js';
 import { parseSets, prepareFork } from '../train/fork.js';
 import { loadDataFor, train } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
@@ -18,9 +18,6 @@ export interface ForkCliOptions {
   backend?: string;
   quiet?: boolean;
 }
-
-/** Run names become folder names: one plain segment, never a path. */
-export const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** `spikeprobe fork RUN_DIR --at D --set KEY=VALUE ...`: lay out the twin, then train it to the end. */
 export async function forkCommand(runDir: string, o: ForkCliOptions): Promise<void> {

@@ -4,6 +4,9 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
 import type { MetricRecord, RunManifest } from './types.js';
 
+/** Run names become folder names: one plain segment (never '..' or a path), so a run stays in its folder. */
+export const RUN_NAME = /^(?=.{1,128}$)[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
+
 /** File names inside a run directory. */
 export const MANIFEST = 'manifest.json';
 export const METRICS = 'metrics.jsonl';
