@@ -43,7 +43,7 @@ function plantedRun(seed: number, p: Plant, variant = 'relu'): RunData {
 }
 
 function attributionOf(runs: RunData[]): NonNullable<DecayResult['attribution']> {
-  const res = analyzeDecay(runs, { resolutions: ['epoch'] });
+  const res = analyzeDecay(runs, { resolutions: ['epoch'], thresholds: { postWindow: 2 } }); // the planted post window
   expect(res).toHaveLength(1);
   return res[0]!.attribution!;
 }

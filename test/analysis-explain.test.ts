@@ -32,7 +32,7 @@ function runs(): RunData[] {
 }
 
 describe('explanation', () => {
-  const a = analyzeSuite('activation', runs(), { ReLU: { kind: 'spike' }, PReLU: { kind: 'no-spike' } });
+  const a = analyzeSuite('activation', runs(), { ReLU: { kind: 'spike' }, PReLU: { kind: 'no-spike' } }, { postWindow: 2 }); // the planted post window
   const text = a.explanation.join('\n');
   const p = plantedInterval(Fs);
 
@@ -43,7 +43,7 @@ describe('explanation', () => {
     expect(sentence).toContain(`center loss ${b(d).toPrecision(3)} -> ${(b(d) * meanF).toPrecision(3)}`);
     expect(sentence).toContain(`x${meanF.toFixed(2)}`);
     expect(sentence).toContain(`95% CI ${p.lo.toFixed(2)}-${p.hi.toFixed(2)} over 3 seeds`);
-    expect(sentence).toMatch(/: spike\.$/);
+    expect(sentence).toMatch(/: spike(, a (transient peak|level shift)[^.]*)?\.$/);
   });
 
   it('says which term carried the rise, the feature scale and the dead units', () => {
@@ -81,8 +81,8 @@ describe('explanation', () => {
       ...epochSeries(12, 'valid', (e) => ({ center: b(e) * (e === 8 ? 1.6 : 1) })),
       ...epochSeries(12, 'test', (e) => ({ center: b(e) })),
     ];
-    const s = analyzeSuite('x', [makeRun('alpha', 0, [8], recs)], { alpha: { kind: 'no-spike', split: 'valid' } });
-    expect(s.explanation).toContain('alpha, valid, epoch 8: center loss ' + `${b(8).toPrecision(3)} -> ${(1.6 * b(8)).toPrecision(3)} (x1.60, single seed, no interval): spike.`);
+    const s = analyzeSuite('x', [makeRun('alpha', 0, [8], recs)], { alpha: { kind: 'no-spike', split: 'valid' } }, { postWindow: 2 });
+    expect(s.explanation).toContain('alpha, valid, epoch 8: center loss ' + `${b(8).toPrecision(3)} -> ${(1.6 * b(8)).toPrecision(3)} (x1.60, single seed, no interval): spike, a transient peak (100% of the excess gone before the next decay).`);
     expect(s.explanation.some((x) => x.startsWith('alpha, test, epoch 8:') && x.includes('x1.00'))).toBe(true);
     expect(s.explanation.join(' ')).toContain('Checks: 0 of 1 pass.');
     expect(s.explanation.join(' ')).toContain('FAIL');

@@ -100,6 +100,9 @@ describe('decideVerdict rules', () => {
   });
 });
 
+/** These planted windows were laid out for a post window of 2 epochs. */
+const PW2 = { thresholds: { postWindow: 2 } };
+
 describe('analyzeDecay, epoch resolution', () => {
   it('noise-free planted spikes: per-seed ratios, mean, sd and CI follow from the planted sizes', () => {
     const d = 20;
@@ -154,15 +157,15 @@ describe('analyzeDecay, epoch resolution', () => {
     const F = 1.5;
     // spike long before the decay
     const early = [0, 1, 2].map((s) => spikedRun('relu', s, { decays: [20], spikeAt: [10], F }));
-    expect(only(analyzeDecay(early), { decayEpoch: 20 }).verdict).toBe('no-spike');
+    expect(only(analyzeDecay(early, PW2), { decayEpoch: 20 }).verdict).toBe('no-spike');
     // spike just after the post window (decay 20, postWindow 2 -> epochs 20, 21; spike at 22)
     const late = [0, 1, 2].map((s) => spikedRun('relu', s, { decays: [20], spikeAt: [22], F }));
-    const lateRes = only(analyzeDecay(late), { decayEpoch: 20 });
+    const lateRes = only(analyzeDecay(late, PW2), { decayEpoch: 20 });
     expect(lateRes.verdict).toBe('no-spike');
     expect(lateRes.ratioMean).toBeCloseTo(1, 9);
     // the same spike is found when the decay is where it is
     const onDecay = [0, 1, 2].map((s) => spikedRun('relu', s, { decays: [22], spikeAt: [22], F }));
-    expect(only(analyzeDecay(onDecay), { decayEpoch: 22 }).ratioMean).toBeCloseTo(F, 9);
+    expect(only(analyzeDecay(onDecay, PW2), { decayEpoch: 22 }).ratioMean).toBeCloseTo(F, 9);
   });
 
   it('the trend of a later decay starts after the previous decay’s post window', () => {
@@ -176,12 +179,12 @@ describe('analyzeDecay, epoch resolution', () => {
       }));
       return makeRun('relu', seed, [10, 14], recs);
     });
-    const results = analyzeDecay(runs, { resolutions: ['epoch'] });
+    const results = analyzeDecay(runs, { resolutions: ['epoch'], ...PW2 });
     expect(only(results, { decayEpoch: 10 }).ratioMean).toBeCloseTo(F1, 9);
     expect(only(results, { decayEpoch: 14 }).ratioMean).toBeCloseTo(F2, 9);
     // with decays 10 and 12 the window for 12 would start at 12: no pre points -> skipped
     const tight = runs.map((r) => makeRun('relu', r.manifest.seed, [10, 12], r.records));
-    const res12 = only(analyzeDecay(tight, { resolutions: ['epoch'] }), { decayEpoch: 12 });
+    const res12 = only(analyzeDecay(tight, { resolutions: ['epoch'], ...PW2 }), { decayEpoch: 12 });
     expect(res12.n).toBe(0);
     expect(res12.verdict).toBe('inconclusive');
     expect(res12.skipped?.map((s) => s.reason)).toEqual(["0 pre-decay point(s) with 'center' (need 2)", "0 pre-decay point(s) with 'center' (need 2)"]);

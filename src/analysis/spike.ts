@@ -49,7 +49,9 @@ export const DEFAULT_THRESHOLDS: Readonly<SpikeThresholds> = Object.freeze({
   spikeRatio: 1.2,
   confidence: 0.95,
   preWindow: 4,
-  postWindow: 2,
+  // The FER-like rise builds over 1-5 epochs after the decay (FINDINGS.md); 3 epochs catch it on
+  // the recorded runs and leave the clean-label runs no-spike.
+  postWindow: 3,
 });
 
 /** Defaults filled in and checked; throws RangeError on values no verdict can be built from. */

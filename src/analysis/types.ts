@@ -19,7 +19,7 @@ export interface SpikeThresholds {
   /** Epochs before the decay used to fit the trend. */
   preWindow: number; // default 4
   /** Epochs from the decay on, over which the max is taken (per-epoch), e.g. 2 => d, d+1. */
-  postWindow: number; // default 2
+  postWindow: number; // default 3
 }
 
 /** Per-seed measurement of one decay. */
