@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, rmSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +130,28 @@ describe('a tiny real suite: run, check (both exit codes), shards and merge', ()
     expect(strip(join(cwd, 'merged', 'relu-s1'))).toEqual(strip(join(cwd, 'runs', 'smoke', 'relu-s1')));
     expect(cli(['check', join(cwd, 'merged')], cwd).code).toBe(0);
     expect(cli(['run', join(SUITES, 'smoke.yaml'), '--shard', '3/3'], cwd).code).toBe(2);
+  });
+
+  it('merge refuses unfinished runs unless --partial; check fails on missing runs unless --allow-missing', () => {
+    // A shard with one unfinished run (its manifest says running) and one missing run.
+    const sh = join(cwd, 'shard-partial');
+    cpSync(join(cwd, 'runs', 'smoke'), sh, { recursive: true });
+    const man = join(sh, 'relu-s2', 'manifest.json');
+    writeFileSync(man, JSON.stringify({ ...JSON.parse(readFileSync(man, 'utf8')), status: 'running', epochsDone: 1 }));
+    rmSync(join(sh, 'prelu-s2'), { recursive: true });
+    const m = cli(['merge', join(cwd, 'merged-partial'), sh], cwd);
+    expect(m.code, m.err).toBe(2);
+    expect(m.err.trim().split('\n')).toHaveLength(1);
+    expect(m.err).toMatch(/1 run\(s\) not finished: relu-s2 \(running\).*--partial/);
+    expect(existsSync(join(cwd, 'merged-partial'))).toBe(false);
+    const p = cli(['merge', join(cwd, 'merged-partial'), sh, '--partial'], cwd);
+    expect(p.code, p.err).toBe(0);
+    const c = cli(['check', join(cwd, 'merged-partial')], cwd);
+    expect(c.code, c.out + c.err).toBe(1);
+    expect(c.out).toMatch(/2 expected run\(s\) missing or unfinished: .*relu-s2/);
+    expect(c.out).toMatch(/prelu-s2/);
+    const allowed = cli(['check', join(cwd, 'merged-partial'), '--allow-missing'], cwd);
+    expect(allowed.code, allowed.out + allowed.err).toBe(0);
   });
 
   it('--jobs 2 trains the runs in 2 processes into one runs directory, with the numbers of one process', () => {

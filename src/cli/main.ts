@@ -120,6 +120,7 @@ suiteOpts(
     .description("Evaluate a suite's expectations (spike / no-spike / ratio bounds). Exit 0 when all hold, 1 when one fails, 2 on bad input."),
 )
   .option('--no-run', 'use recorded runs only; train nothing')
+  .option('--allow-missing', "judge the runs there are when some of the suite's runs are missing or unfinished (default: that fails the check)")
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExample (CI):\n  spikeprobe check probes/relu-vs-prelu.yaml || exit 1')
   .action(checkCommand);
@@ -137,7 +138,8 @@ program
   .command('merge')
   .argument('<out>', 'destination runs directory')
   .argument('<shards...>', 'runs directories written by spikeprobe run --shard')
-  .description('Join the outputs of sharded runs into one runs directory.')
+  .description('Join the outputs of sharded runs into one runs directory (refuses runs that are not finished).')
+  .option('--partial', 'merge unfinished runs too (continue them later with spikeprobe run --resume)')
   .action(mergeCommand);
 
 program

@@ -32,6 +32,8 @@ export interface SuiteCliOptions {
   jobs?: string;
   /** Internal: this process is one of --jobs' children and trains these run ids only. */
   runnerOf?: string;
+  /** check: judge the runs there are even when some of the suite's runs are missing. */
+  allowMissing?: boolean;
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -170,14 +172,15 @@ export async function checkCommand(arg: string, o: SuiteCliOptions): Promise<voi
   const runs = existsSync(t.outDir) ? loadRuns(t.outDir) : [];
   const done = runs.filter((r) => r.manifest.status === 'done' || r.manifest.status === 'diverged');
   const missing = t.record.jobs.filter((id) => !done.some((r) => basename(r.dir) === id));
-  if (missing.length) log(`spikeprobe: ${missing.length} runs missing or unfinished in ${t.outDir}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}`);
+  if (missing.length) log(`spikeprobe: ${missing.length} runs missing or unfinished in ${t.outDir}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}${o.allowMissing ? ' (allowed: --allow-missing)' : ''}`);
   const analysis = analyzeRuns(t.record.name, done, t.record.expect, t.record.thresholds);
-  const pass = analysis.checks.length > 0 && analysis.checks.every((c) => c.pass);
+  // Runs the suite expects but lacks fail the check unless --allow-missing.
+  const pass = analysis.checks.length > 0 && analysis.checks.every((c) => c.pass) && (missing.length === 0 || o.allowMissing === true);
   if (o.json) {
     process.stdout.write(JSON.stringify({ suite: t.record.name, pass, thresholds: analysis.thresholds, checks: analysis.checks, missing, explanation: analysis.explanation }, null, 1) + '\n');
   } else {
     process.stdout.write(checkTable(analysis.checks) + '\n' + thresholdsLine(analysis) + '\n');
-    process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: ${analysis.checks.filter((c) => c.pass).length}/${analysis.checks.length} expectations hold (${t.record.name})\n`);
+    process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: ${analysis.checks.filter((c) => c.pass).length}/${analysis.checks.length} expectations hold (${t.record.name})${missing.length && !o.allowMissing ? `; ${missing.length} expected run(s) missing or unfinished: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''} (--allow-missing to judge the runs there are)` : ''}\n`);
   }
   process.exitCode = pass ? 0 : 1;
 }
@@ -190,9 +193,10 @@ export async function reportCommand(arg: string, o: SuiteCliOptions): Promise<vo
   process.stdout.write(`${await writeSuiteReport(t.record.name, runs, analysis, o)}\n`);
 }
 
-export function mergeCommand(out: string, shards: string[]): void {
+export function mergeCommand(out: string, shards: string[], o: { partial?: boolean } = {}): void {
   const dest = resolve(out);
   const plan: [string, string][] = [];
+  const unfinished: string[] = [];
   let record: SuiteRecord | undefined;
   for (const s of shards) {
     if (!existsSync(s)) throw new InputError('shard directory not found', s);
@@ -204,8 +208,16 @@ export function mergeCommand(out: string, shards: string[]): void {
       const prior = plan.find(([, t]) => t === to);
       if (prior) throw new InputError(`run ${name} is in two shards (${prior[0]} and ${src})`, src);
       if (existsSync(join(to, 'manifest.json')) && readManifest(to).status === 'done') continue;
+      const status = readManifest(src).status;
+      if (status !== 'done' && status !== 'diverged') unfinished.push(`${name} (${status})`);
       plan.push([src, to]);
     }
+  }
+  if (unfinished.length > 0 && !o.partial) {
+    throw new InputError(
+      `${unfinished.length} run(s) not finished: ${unfinished.slice(0, 4).join(', ')}${unfinished.length > 4 ? ', ...' : ''}; finish them with --resume, or merge anyway with --partial`,
+      shards.join(' '),
+    );
   }
   mkdirSync(dest, { recursive: true });
   for (const [src, to] of plan) cpSync(src, to, { recursive: true });
