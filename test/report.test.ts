@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findChromium } from '../src/env/browser.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { RunData, SuiteAnalysis } from '../src/analysis/types.js';
 import type { MetricRecord } from '../src/store/types.js';
@@ -10,7 +11,7 @@ import { buildReport, escapeHtml, jsonForScript, materialize, prepareData, write
 import { ROWS_JS, type Query, type RowSource } from '../src/report/data.js';
 import { syntheticAnalysis, syntheticRun } from '../src/report/synthetic.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = findChromium().path ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts');
 const HOSTILE_RUN = '</script><script>alert(1)</script>';
 const HOSTILE_CONFIG = 'x <!-- not a comment --> & </script><script>alert(3)</script>\u2028end';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { findChromium } from '../src/env/browser.js';
 import { chromium } from 'playwright-core';
 import { readMetrics } from '../src/store/run-store.js';
 
@@ -63,7 +64,7 @@ describe('a tiny real suite: run, check (both exit codes), shards and merge', ()
     expect(html).toMatch(/http-equiv="Content-Security-Policy" content="default-src 'none'/);
     expect(html).not.toMatch(/<script[^>]+src=/);
     const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
+      executablePath: findChromium().path,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     });
     try {

@@ -7,6 +7,7 @@ import { trainCommand } from './train.js';
 import { analyzeCommand, checkCommand, mergeCommand, reportCommand, runCommand } from './suite.js';
 import { demoCommand } from './demo.js';
 import { forkCommand } from './fork.js';
+import { doctorCommand } from './doctor.js';
 
 const program = new Command();
 program
@@ -157,11 +158,27 @@ program
 
 program
   .command('demo')
-  .description('Run the default suite (probes/relu-vs-prelu.yaml) end to end and print where its report is.')
+  .description('Run the default suite (probes/fer-demo.yaml: the FER-like regime scaled down, ReLU with noisy and clean labels, PReLU, a fork that cleans the labels at the decay) end to end, check it and print where its report is.')
   .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')}`)
   .option('-j, --jobs <n>', "runs trained at once in child processes ('auto': one per core)", 'auto')
   .option('-q, --quiet', 'no progress output')
   .action(demoCommand);
+
+program
+  .command('doctor')
+  .description('One screen on this machine: the backend that would be chosen (and why others were skipped), conv kernels and threads, a browser for the report tests, PyTorch for bench:train, the data packages, free disk; and what to do about each missing piece.')
+  .option('--json', 'machine-readable output')
+  .option('-o, --out <dir>', 'the runs folder whose disk to check', 'runs')
+  .option('-b, --backend <b>', `tfjs backend to try: ${BACKEND_CHOICES.join(' | ')}`)
+  .action(doctorCommand);
+
+// Output piped into head or a closed pager: end quietly.
+for (const s of [process.stdout, process.stderr]) {
+  s.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 
 async function main(): Promise<void> {
   try {
