@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -59,5 +59,28 @@ describe('output into a closed pipe', () => {
     expect(r.stdout).toMatch(/^Usage: spikeprobe check/);
     expect(r.stdout).toMatch(/rc=0/);
     expect(r.stderr).not.toMatch(/EPIPE|Error/);
+  });
+});
+
+describe('Node versions: same seed, same backend, same numbers', () => {
+  // CI lists the other Node binaries it tests (.ci/run: Node 22 and 24 from the registry).
+  const others = (process.env.SPIKEPROBE_NODE_BINARIES ?? '').split(' ').filter(Boolean);
+  it.skipIf(others.length === 0)(`a tiny run on ${others.length} other Node version(s) equals this one's, record for record`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sp-nodes-'));
+    const cfg = join(dir, 'c.yaml');
+    writeFileSync(cfg, 'lr: 0.05\nepochs: 3\ndecay_epochs: [1, 2]\ndecay_factors: [0.5, 0.1]\n');
+    const runWith = (node: string, name: string) => {
+      const r = spawnSync(node, [CLI, 'train', '--config', cfg, '--preset', 'tiny', '--out', dir, '--name', name, '--quiet'], { encoding: 'utf8', env: { ...process.env, SPIKEPROBE_BACKEND: 'wasm' } });
+      expect(r.status, r.stderr).toBe(0);
+      return readFileSync(join(dir, name, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+    };
+    const here = runWith(process.execPath, 'here');
+    others.forEach((n, i) => {
+      const v = spawnSync(n, ['--version'], { encoding: 'utf8' }).stdout.trim();
+      expect(runWith(n, `other${i}`), `node ${v}`).toEqual(here);
+    });
   });
 });

@@ -25,7 +25,7 @@ import { InputError } from '../util/errors.js';
 /** The worker's whole program (CommonJS, eval'd: no file path to resolve from dist/ or src/). */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-if (workerData.relaxed) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
+if (workerData.relaxedFlag) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
 const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
 // The module's shadow stack (locals it keeps in memory): a region of this worker's own.
 k.__stack_pointer.value = workerData.stackTop;
@@ -99,7 +99,7 @@ export class ConvPool {
    * allocated in it for the workers' stacks; without it the pool has a heap of its own (stacks at
    * its start, `base` after them) and callers copy in and out.
    */
-  constructor(threads: number, module: WebAssembly.Module, relaxed: boolean, heap?: WebAssembly.Memory, stacks = 0) {
+  constructor(threads: number, module: WebAssembly.Module, relaxedFlag: boolean, heap?: WebAssembly.Memory, stacks = 0) {
     this.threads = threads;
     this.spinMs = threads <= availableParallelism() ? SPIN_MS : 0;
     this.inPlace = heap !== undefined;
@@ -109,7 +109,7 @@ export class ConvPool {
     for (let i = 1; i < threads; i++) {
       const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_INTS * 4));
       const stackTop = stacks + i * STACK_BYTES;
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxed, spinMs: this.spinMs, ops: OPS, stackTop } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: this.memory, ctrl: ctrl.buffer, relaxedFlag, spinMs: this.spinMs, ops: OPS, stackTop } });
       worker.unref();
       this.slots.push({ worker, ctrl, seq: 0 });
     }

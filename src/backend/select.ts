@@ -78,7 +78,24 @@ export function parseBackendChoice(v: string | undefined, field = '--backend'): 
 }
 
 /** Select and initialise a backend. `choice` defaults to $SPIKEPROBE_BACKEND, then 'auto'. */
+/**
+ * The @tensorflow version the backend is built against: shared-heap.ts patches tfjs-backend-wasm's
+ * binary and the kernels use its module's internals (_malloc, the memory), so package.json pins it.
+ */
+export const TFJS_VERSION = '4.22.0';
+let versionChecked = false;
+
+function checkTfjsVersion(): void {
+  if (versionChecked) return;
+  versionChecked = true;
+  const found = tf.version_core;
+  if (found !== TFJS_VERSION) {
+    process.stderr.write(`spikeprobe: warning: @tensorflow/tfjs-core ${found} is installed, spikeprobe is built against ${TFJS_VERSION} (its wasm kernels patch that binary and use its internals): run npm ci, or install @tensorflow/*@${TFJS_VERSION}\n`);
+  }
+}
+
 export async function selectBackend(choice?: string): Promise<BackendInfo> {
+  checkTfjsVersion();
   const fromEnv = choice === undefined && process.env.SPIKEPROBE_BACKEND !== undefined;
   const c = parseBackendChoice(choice ?? process.env.SPIKEPROBE_BACKEND, fromEnv ? 'SPIKEPROBE_BACKEND' : '--backend');
   wantedThreads(); // a bad SPIKEPROBE_THREADS is an input error now, not a failed kernel later

@@ -58,6 +58,8 @@ export interface ConvExports {
 }
 
 let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
+/** Whether this engine needed --experimental-wasm-relaxed-simd (Node 20; Node 22+ ship relaxed SIMD). */
+let relaxedFlag = false;
 const instances = new WeakMap<WebAssembly.Memory, ConvExports>();
 
 /** Compile the best build this engine runs (once per process); null without wasm SIMD. */
@@ -68,6 +70,7 @@ export function convModule(): { module: WebAssembly.Module; flavor: ConvFlavor }
     const relaxed = Buffer.from(CONV_WASM_RELAXED, 'base64');
     if (!WebAssembly.validate(relaxed)) {
       try {
+        relaxedFlag = true;
         v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
       } catch {
         // not V8 or flags locked: the plain build below
@@ -127,7 +130,7 @@ export function convPool(mod?: WasmModuleLike): ConvPool | null {
     const inPlace = heap && isShared(heap) ? heap : undefined;
     // The workers' stacks, in the heap they share (kept for the process: a pool lives as long).
     const stacks = inPlace ? align16(mod!._malloc((threads - 1) * STACK_BYTES + 16) >>> 0) : 0;
-    pool = new ConvPool(threads, sharedModule()!, c.flavor === 'relaxed-simd-fma', inPlace, stacks);
+    pool = new ConvPool(threads, sharedModule()!, c.flavor === 'relaxed-simd-fma' && relaxedFlag, inPlace, stacks);
   } catch {
     pool = null; // no shared wasm memory or no worker_threads: one thread
   }
