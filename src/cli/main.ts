@@ -133,6 +133,8 @@ program
   .option('--output <file>', 'report path (default reports/<suite>.html)')
   .option('-o, --out <dir>', 'runs directory of a suite file (default runs/<suite name>)')
   .option('--static', 'no scripts: charts rendered to inline SVG')
+  .option('--text', 'also print the verdicts, fork effects and explanation')
+  .option('--json', 'print the analysis (verdicts, fork effects, checks) as JSON instead of writing the report')
   .action(reportCommand);
 
 program

@@ -9,6 +9,7 @@ import { buildReport, writeReport } from '../report/index.js';
 import { ingestFiles } from '../ingest/index.js';
 import { analyzeDecay, explainResults, resolveThresholds } from '../analysis/index.js';
 import type { CheckRow, DecayResult, RunData, SuiteAnalysis } from '../analysis/types.js';
+import type { Split } from '../store/types.js';
 import { readManifest } from '../store/run-store.js';
 import { InputError } from '../util/errors.js';
 import { ProgressView, formatSeconds } from './progress.js';
@@ -34,6 +35,8 @@ export interface SuiteCliOptions {
   runnerOf?: string;
   /** check: judge the runs there are even when some of the suite's runs are missing. */
   allowMissing?: boolean;
+  /** report: also print the verdicts, fork effects and explanation as text. */
+  text?: boolean;
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -113,9 +116,36 @@ export function checkTable(rows: CheckRow[]): string {
 
 export function resultsTable(rs: DecayResult[]): string {
   return textTable(
-    ['variant', 'split', 'res', 'decay', 'seeds', 'ratio', 'CI', 'verdict'],
-    rs.map((r) => [r.variant, r.split, r.resolution, r.decayEpoch, r.n, fmt(r.ratioMean), `${fmt(r.ci[0])}..${fmt(r.ci[1])}`, r.verdict]),
+    ['variant', 'split', 'res', 'decay', 'seeds', 'ratio', 'CI', 'verdict', 'shape'],
+    rs.map((r) => [r.variant, r.split, r.resolution, r.decayEpoch, r.n, fmt(r.ratioMean), `${fmt(r.ci[0])}..${fmt(r.ci[1])}`, r.verdict, r.verdict === 'spike' && r.shape ? `${r.shape === 'peak' ? 'transient peak' : 'level shift'} (${Math.round((r.recoveryMean ?? NaN) * 100)}% back)` : '']),
   );
+}
+
+/** The metrics a fork's effect is shown on (all are in the analysis; --json has every one). */
+const FORK_METRICS: [Split, string][] = [
+  ['train', 'center'],
+  ['train', 'cl_within'],
+  ['train', 'cl_lag'],
+  ['train', 'center/clean'],
+  ['train', 'center/flipped'],
+  ['train', 'acc/flipped'],
+  ['train', 'feat_norm_mean'],
+  ['train', 'acc'],
+  ['test', 'acc'],
+  ['test', 'center'],
+];
+
+/** Each fork against its parent over the post window: parent, twin, parent - twin with its CI. */
+export function forksTable(forks: NonNullable<SuiteAnalysis['forks']>): string {
+  const rows: (string | number)[][] = [];
+  for (const f of forks) {
+    for (const [split, metric] of FORK_METRICS) {
+      const m = f.metrics.find((x) => x.split === split && x.metric === metric);
+      if (!m) continue;
+      rows.push([`${f.fork} (${Object.entries(f.set).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')} at ${f.at})`, `${split} ${metric}`, m.diff.n, fmt(m.parentMean), fmt(m.twinMean), fmt(m.diff.mean), `${fmt(m.diff.ci[0])}..${fmt(m.diff.ci[1])}`]);
+    }
+  }
+  return textTable(['fork vs its parent', 'metric (mean over the post window)', 'seeds', 'parent', 'twin', 'parent - twin', 'CI'], rows);
 }
 
 function thresholdsLine(a: SuiteAnalysis): string {
@@ -160,6 +190,7 @@ export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise
   }
   const analysis = analyzeRuns(suite!.name, runs, suite!.expect, suite!.thresholds);
   process.stdout.write(resultsTable(analysis.results.filter((r) => r.metric === 'center')) + '\n');
+  if (analysis.forks?.length) process.stdout.write('\n' + forksTable(analysis.forks) + '\n');
   if (analysis.checks.length) process.stdout.write('\n' + checkTable(analysis.checks) + '\n');
   process.stdout.write('\n' + analysis.explanation.join('\n') + '\n');
   if (o.report !== false) process.stdout.write(`\nreport: ${await writeSuiteReport(suite!.name, runs, analysis, o)}\n`);
@@ -190,6 +221,15 @@ export async function reportCommand(arg: string, o: SuiteCliOptions): Promise<vo
   const runs = loadRuns(t.outDir);
   if (runs.length === 0) throw new InputError('no recorded runs yet: run the suite first (spikeprobe run SUITE)', t.outDir);
   const analysis = analyzeRuns(t.record.name, runs, t.record.expect, t.record.thresholds);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ suite: t.record.name, thresholds: analysis.thresholds, results: analysis.results, forks: analysis.forks ?? [], checks: analysis.checks, explanation: analysis.explanation }, null, 1) + '\n');
+    return;
+  }
+  if (o.text) {
+    process.stdout.write(resultsTable(analysis.results.filter((r) => r.metric === 'center')) + '\n');
+    if (analysis.forks?.length) process.stdout.write('\n' + forksTable(analysis.forks) + '\n');
+    process.stdout.write('\n' + analysis.explanation.join('\n') + '\n');
+  }
   process.stdout.write(`${await writeSuiteReport(t.record.name, runs, analysis, o)}\n`);
 }
 
