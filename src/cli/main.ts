@@ -102,6 +102,7 @@ suiteOpts(
   .option('--no-report', 'do not write the HTML report')
   .option('--static', 'report without scripts (charts as inline SVG)')
   .option('--output <file>', 'report path (default reports/<suite>.html)')
+  .option('--dry-run', 'list the runs this invocation would train (its shard) and their state; write nothing')
   .addHelpText(
     'after',
     `

@@ -37,6 +37,8 @@ export interface SuiteCliOptions {
   allowMissing?: boolean;
   /** report: also print the verdicts, fork effects and explanation as text. */
   text?: boolean;
+  /** run: list the runs this invocation would train, write nothing. */
+  dryRun?: boolean;
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -180,6 +182,13 @@ function target(arg: string, o: SuiteCliOptions): { suite?: Suite; outDir: strin
 export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise<void> {
   if (!isSuiteFile(suiteFile)) throw new InputError('suite file not found', suiteFile);
   const { suite, outDir } = target(suiteFile, o);
+  if (o.dryRun) {
+    // What this invocation would train (its shard), and nothing written.
+    const jobs = shardJobs(suite!.jobs, o.shard);
+    for (const j of jobs) process.stdout.write(`${j.id}\t${existsSync(join(outDir, j.id, 'manifest.json')) ? jobState(outDir, j) : 'missing'}\t${join(outDir, j.id)}\n`);
+    log(`spikeprobe: ${suite!.name}: ${jobs.length} of ${suite!.jobs.length} runs${o.shard ? ` in shard ${o.shard}` : ''} (dry run: nothing trained or written)`);
+    return;
+  }
   await executeSuite(suite!, o, outDir);
   if (o.runnerOf !== undefined) return; // a --jobs child: the parent analyses
   const runs = loadRuns(outDir);
