@@ -31,6 +31,10 @@ describe('spikeprobe train: bad input exits 2 with one line naming file and fiel
     ['missing data files', SEED + 'data:\n  source: idx\n  path: no-such-dir\n', /no-such-dir/],
     ['missing epochs', 'lr: 0.05\n', /epochs: is required/],
     ['mismatched decays', SEED + 'decay_epochs: [10, 20]\ndecay_factors: [0.5]\n', /decay_factors: has 1 entries but decay_epochs has 2/],
+    ['train_counts of the wrong length', SEED + 'data:\n  classes: 8\n  train_counts: [10, 20]\n', /config\.yaml:9: data\.train_counts: has 2 entries but data\.classes names 8 classes/],
+    ['train_counts with train_per_class', SEED + 'data:\n  train_per_class: 5\n  train_counts: [1, 1, 1, 1, 1, 1, 1, 1]\n', /config\.yaml:9: data\.train_counts: replaces data\.train_per_class/],
+    ['a count above what the source holds', SEED + 'data:\n  train_counts: [6001, 1, 1, 1, 1, 1, 1, 1]\n', /config\.yaml: data: .*0\.json: train_counts\[0\]: class 0 \(T-shirt\/top\) has 6000 samples for train, but train_counts\[0\] = 6001/],
+    ['image_size out of range', SEED + 'data:\n  image_size: 300\n', /config\.yaml:8: data\.image_size: /],
   ];
   for (const [what, text, re] of cases) {
     it(what, () => {

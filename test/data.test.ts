@@ -489,6 +489,21 @@ describe('idx', () => {
     );
   });
 
+  it('takes train_counts and image_size (multi-channel resize keeps channels apart; held-out valid)', () => {
+    writeSet('idx-fer', good());
+    // 20 train-pool rows per class: class 2 takes all 20, so its valid comes from the t10k rows.
+    const d = loadData(cfg({ source: 'idx', path: 'idx-fer', classes: [2, 0], train_per_class: 1, train_counts: [20, 6], valid_per_class: 3, test_per_class: 4, image_size: 9, label_noise: 0.25 }), tmp);
+    expect(d.train.n).toBe(26);
+    expect([...d.train.yClean!].filter((y) => y === 0).length).toBe(20);
+    expect(d.train.height).toBe(9);
+    expect(d.test.width).toBe(9);
+    expect(d.valid.x.length).toBe(6 * 9 * 9);
+    const teRows = new Set([...d.test.sourceIndex!].filter((_, i) => d.test.y[i] === 0));
+    for (const [i, r] of [...d.valid.sourceIndex!].entries()) if (d.valid.y[i] === 0) expect(teRows.has(r)).toBe(false);
+    expect([...d.train.y].filter((y, i) => y !== d.train.yClean![i]).length).toBe(Math.round(0.25 * 26));
+    expectInputError(() => loadData(cfg({ source: 'idx', path: 'idx-fer', classes: [2, 0], train_counts: [21, 6] }), tmp), 'train_counts[0]', 'train-labels');
+  });
+
   it('reads 4-dim (multi-channel) image files', () => {
     const img = Uint8Array.from({ length: 12 * 4 * 4 * 3 }, (_, i) => i % 251);
     writeSet('idx-rgb', {
