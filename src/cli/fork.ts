@@ -8,6 +8,7 @@ import { parseSets, prepareFork } from '../train/fork.js';
 import { loadDataFor, train } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
 import { ProgressView } from './progress.js';
+import { exitCodeOf, stopOnSignals, stopSignal } from './signals.js';
 import { parseIntOption } from './train.js';
 
 export interface ForkCliOptions {
@@ -17,6 +18,7 @@ export interface ForkCliOptions {
   out?: string;
   backend?: string;
   quiet?: boolean;
+  breakLock?: boolean;
 }
 
 /** `spikeprobe fork RUN_DIR --at D --set KEY=VALUE ...`: lay out the twin, then train it to the end. */
@@ -58,8 +60,12 @@ export async function forkCommand(runDir: string, o: ForkCliOptions): Promise<vo
     instruments: makeInstruments(cfg.instruments.enable),
     resume: true,
     onProgress: (p) => progress.update(p, -at * iters, (cfg.epochs - at) * iters),
+    shouldStop: stopOnSignals(),
+    breakLock: o.breakLock,
   });
   progress.stop();
   process.stdout.write(`status: ${r.status}; twin of ${parent.name} from epoch ${at}: ${twinDir}\n`);
   if (r.status === 'diverged') process.exitCode = 3;
+  const sig = stopSignal();
+  if (r.status === 'interrupted' && sig) process.exitCode = exitCodeOf(sig);
 }

@@ -8,6 +8,7 @@ import { analyzeCommand, checkCommand, mergeCommand, reportCommand, runCommand }
 import { demoCommand } from './demo.js';
 import { forkCommand } from './fork.js';
 import { doctorCommand } from './doctor.js';
+import { operationalMessage } from './errors.js';
 
 const program = new Command();
 program
@@ -41,7 +42,8 @@ program
   .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')} (default $SPIKEPROBE_BACKEND or auto)`)
   .option('-e, --epochs <n>', 'override epochs')
   .option('-i, --instruments <list>', 'default | all | none | comma-separated instrument names')
-  .option('-r, --resume <runDir>', 'continue a killed run from its last completed epoch')
+  .option('-r, --resume <runDir>', 'continue a killed or interrupted run from its last completed epoch')
+  .option('--break-lock', 'take the run over even where another spikeprobe seems to be writing it')
   .option('-q, --quiet', 'no progress output')
   .addHelpText(
     'after',
@@ -66,6 +68,7 @@ program
   .option('-n, --name <name>', 'twin run name (default: <parent>-fork<D>-<changes>)')
   .option('-o, --out <dir>', "parent directory of the twin's run directory (default: the parent's)")
   .option('-b, --backend <b>', `tfjs backend: ${BACKEND_CHOICES.join(' | ')} (default $SPIKEPROBE_BACKEND or auto)`)
+  .option('--break-lock', 'take the twin over even where another spikeprobe seems to be writing it')
   .option('-q, --quiet', 'no progress output')
   .addHelpText(
     'after',
@@ -91,6 +94,7 @@ const suiteOpts = (c: Command) =>
     .option('--resume', 'continue interrupted runs instead of refusing')
     .option('-j, --jobs <n>', "train up to N runs at once in child processes ('auto': one per core); each gets SPIKEPROBE_THREADS / N conv threads; results do not change", undefined)
     .addOption(new Option('--runner-of <ids>', 'internal: a --jobs child training these runs').hideHelp())
+    .option('--break-lock', 'take the runs directory over even where another spikeprobe seems to be writing it')
     .option('-q, --quiet', 'no progress output');
 
 suiteOpts(
@@ -194,6 +198,12 @@ async function main(): Promise<void> {
     if (e instanceof InputError) {
       process.stderr.write(`spikeprobe: ${e.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    const op = operationalMessage(e);
+    if (op) {
+      process.stderr.write(`spikeprobe: ${op}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(`spikeprobe: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -15,6 +15,7 @@ import { availableParallelism } from 'node:os';
 import { wantedThreads } from '../backend/conv-pool.js';
 import { selectWithForks, type Job } from '../suite/load.js';
 import { InputError } from '../util/errors.js';
+import { ownerToken } from '../store/lock.js';
 
 /** The --jobs value: a positive integer or 'auto' (the cores Node reports, at most 8), capped by the runs to train. */
 export function parseJobs(value: string | undefined, runs: number): number {
@@ -84,7 +85,8 @@ export async function runInChildren(todo: Job[], n: number, o: ChildRunOptions):
       Array.from({ length: n }, (_, k) => {
         const ids = childShare(todo, k, n).map((j) => j.id);
         const args = [o.cli, 'run', o.suiteFile, '--out', o.outDir, '--runner-of', ids.join(','), '--no-report', ...o.passThrough];
-        const child = spawn(process.execPath, args, { env: { ...process.env, SPIKEPROBE_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'pipe'] });
+        // The runners share this process's lock token: one owner of the runs directory.
+        const child = spawn(process.execPath, args, { env: { ...process.env, SPIKEPROBE_THREADS: String(threads), SPIKEPROBE_LOCK_TOKEN: ownerToken() }, stdio: ['ignore', 'pipe', 'pipe'] });
         children.push(child);
         relay(k, child.stdout);
         relay(k, child.stderr);

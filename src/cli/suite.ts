@@ -15,6 +15,8 @@ import { InputError } from '../util/errors.js';
 import { ProgressView, formatSeconds } from './progress.js';
 import { fmt, textTable } from './table.js';
 import { parseIntOption } from './train.js';
+import { acquireLock } from '../store/lock.js';
+import { exitCodeOf, stopOnSignals, stopSignal } from './signals.js';
 
 export interface SuiteCliOptions {
   config?: string;
@@ -39,6 +41,7 @@ export interface SuiteCliOptions {
   text?: boolean;
   /** run: list the runs this invocation would train, write nothing. */
   dryRun?: boolean;
+  breakLock?: boolean;
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -60,6 +63,16 @@ async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): P
   const pending = jobs.filter((j) => !['done', 'diverged'].includes(jobState(outDir, j)));
   const nProcs = o.runnerOf === undefined ? parseJobs(o.jobs, pending.length) : 1;
   mkdirSync(outDir, { recursive: true });
+  // One suite process (and its --jobs runners, which share its lock token) per runs directory.
+  const suiteLock = acquireLock(outDir, { breakLock: o.breakLock, notice: log });
+  try {
+    await trainSuite(suite, o, outDir, jobs, pending, nProcs);
+  } finally {
+    suiteLock.release();
+  }
+}
+
+async function trainSuite(suite: Suite, o: SuiteCliOptions, outDir: string, jobs: Suite['jobs'], pending: Suite['jobs'], nProcs: number): Promise<void> {
   if (pending.length === 0) {
     writeSuiteRecord(outDir, suite);
     log(`spikeprobe: ${suite.name}: all ${jobs.length} runs${o.shard ? ` of shard ${o.shard}` : ''} already recorded in ${outDir}`);
@@ -78,6 +91,7 @@ async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): P
       ...(o.backend ? ['--backend', o.backend] : []),
       ...(o.resume ? ['--resume'] : []),
       ...(o.quiet ? ['--quiet'] : []),
+      ...(o.breakLock ? ['--break-lock'] : []),
     ];
     await runInChildren(todo, nProcs, { cli: process.argv[1]!, suiteFile: resolve(suite.file), outDir, passThrough, quiet: o.quiet ?? false });
     log(`spikeprobe: ${suite.name}: trained in ${formatSeconds((Date.now() - t0) / 1000)} (${nProcs} processes)`);
@@ -88,6 +102,7 @@ async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): P
   const t0 = Date.now();
   let bar: ProgressView | undefined;
   let overallEta = '?';
+  const shouldStop = stopOnSignals();
   await runJobs(suite, jobs, outDir, backend, o.resume ?? false, {
     onJobStart: (j, k, n, resumed) => {
       bar = new ProgressView(`[${k + 1}/${n}] ${j.id}${resumed ? ' (resumed)' : ''}`, o.quiet);
@@ -105,7 +120,13 @@ async function executeSuite(suite: Suite, o: SuiteCliOptions, outDir: string): P
     onSkip: (j, s) => {
       if (!o.quiet) log(`  ${j.id}: already ${s}, skipped`);
     },
-  });
+  }, { shouldStop, breakLock: o.breakLock });
+  const sig = stopSignal();
+  if (sig) {
+    bar?.stop();
+    log(`spikeprobe: ${suite.name}: stopped by ${sig}; completed epochs are kept (continue with --resume)`);
+    process.exit(exitCodeOf(sig));
+  }
   log(`spikeprobe: ${suite.name}: trained in ${formatSeconds((Date.now() - t0) / 1000)}`);
 }
 

@@ -9,6 +9,7 @@ import { readManifest, RUN_NAME } from '../store/run-store.js';
 import { train, loadDataFor, type EpochSummary } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
 import { ProgressView } from './progress.js';
+import { exitCodeOf, stopOnSignals, stopSignal } from './signals.js';
 import { textTable } from './table.js';
 
 export interface TrainCliOptions {
@@ -22,6 +23,7 @@ export interface TrainCliOptions {
   epochs?: string;
   instruments?: string;
   quiet?: boolean;
+  breakLock?: boolean;
 }
 
 export function parseIntOption(v: string | undefined, flag: string, min = 0): number | undefined {
@@ -111,9 +113,13 @@ export async function trainCommand(o: TrainCliOptions): Promise<void> {
     resume,
     onEpoch,
     onProgress: (p) => progress.update(p, 0, cfg.epochs * itersPerEpoch),
+    shouldStop: stopOnSignals(),
+    breakLock: o.breakLock,
   });
   progress.stop();
   process.stdout.write(textTable(header, rows) + '\n');
   process.stdout.write(`status: ${result.status}${result.divergedAt ? ` at epoch ${result.divergedAt.epoch}, step ${result.divergedAt.step} (${result.divergedAt.what})` : ''}; ${result.params} parameters; run: ${outDir}\n`);
   if (result.status === 'diverged') process.exitCode = 3;
+  const sig = stopSignal();
+  if (result.status === 'interrupted' && sig) process.exitCode = exitCodeOf(sig);
 }

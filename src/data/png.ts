@@ -5,6 +5,7 @@
  * The result is 8-bit gray (channels 1) or RGB (channels 3), HWC.
  */
 import { inflateSync } from 'node:zlib';
+import { crc32 } from '../util/crc32.js';
 import { InputError } from '../util/errors.js';
 
 export interface DecodedImage {
@@ -196,19 +197,4 @@ function unfilter(
   return out;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 as used by PNG (and zlib). */
-export function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+export { crc32 } from '../util/crc32.js';

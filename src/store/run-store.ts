@@ -1,6 +1,7 @@
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
+import { withPath, writeFileAtomic } from '../util/atomic.js';
+import { faultPoint } from '../util/fault.js';
 import { InputError } from '../util/errors.js';
 import type { MetricRecord, RunManifest } from './types.js';
 
@@ -18,7 +19,7 @@ export function keptCheckpoint(dir: string, epoch: number): string {
 }
 
 export function writeManifest(dir: string, m: RunManifest): void {
-  writeFileAtomic(join(dir, MANIFEST), JSON.stringify(m, null, 1) + '\n');
+  writeFileAtomic(join(dir, MANIFEST), JSON.stringify(m, null, 1) + '\n', 'manifest-write');
 }
 
 export function readManifest(dir: string): RunManifest {
@@ -36,10 +37,18 @@ export function appendMetrics(dir: string, records: MetricRecord[]): void {
   if (records.length === 0) return;
   mkdirSync(dir, { recursive: true });
   const p = join(dir, METRICS);
-  appendFileSync(p, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  const fd = openSync(p, 'r+');
+  const buf = Buffer.from(records.map((r) => JSON.stringify(r)).join('\n') + '\n', 'utf8');
+  const fd = openSync(p, 'a');
   try {
+    // A kill between the two halves leaves a torn last line: readMetrics drops it, resume rewrites.
+    const half = Math.floor(buf.length / 2);
+    let off = 0;
+    while (off < half) off += writeSync(fd, buf, off, half - off);
+    faultPoint('metrics-append');
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
+  } catch (e) {
+    throw withPath(e, p);
   } finally {
     closeSync(fd);
   }

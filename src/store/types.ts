@@ -8,7 +8,8 @@
  * A suite's output directory holds one run directory per variant x seed, named `<variant>-s<seed>`.
  */
 
-export type RunStatus = 'running' | 'done' | 'diverged' | 'failed';
+/** 'interrupted': stopped by a signal at a safe point (resume it like a running one). */
+export type RunStatus = 'running' | 'done' | 'diverged' | 'failed' | 'interrupted';
 export type Split = 'train' | 'valid' | 'test';
 
 export interface RunManifest {

@@ -48,7 +48,7 @@ export function jobState(outDir: string, job: Job): JobState {
   if (m.status === 'done') return 'done';
   if (m.status === 'diverged') return 'diverged';
   if (m.status === 'failed') return 'failed';
-  return 'incomplete';
+  return 'incomplete'; // running (killed) or interrupted (stopped by a signal)
 }
 
 export interface SuiteRunEvents {
@@ -95,7 +95,13 @@ export function preflightJobs(suite: Suite, jobs: Job[], outDir: string, resume:
   return { states, todo, datas };
 }
 
-export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend: BackendInfo, resume: boolean, ev: SuiteRunEvents = {}): Promise<void> {
+export interface RunJobsOptions {
+  /** Polled between steps: true stops the current run at a safe point and trains no further run. */
+  shouldStop?: () => boolean;
+  breakLock?: boolean;
+}
+
+export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend: BackendInfo, resume: boolean, ev: SuiteRunEvents = {}, ro: RunJobsOptions = {}): Promise<void> {
   const out = resolve(outDir);
   // Refuse before training anything.
   const { states, todo, datas } = preflightJobs(suite, jobs, out, resume);
@@ -108,6 +114,7 @@ export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend
     if (states[i] === 'done' || states[i] === 'diverged') ev.onSkip?.(j, states[i]!);
   });
   for (const [k, j] of todo.entries()) {
+    if (ro.shouldStop?.()) break;
     const d = datas[k]!;
     if (j.fork && jobState(out, j) === 'missing') prepareFork(join(out, j.fork.parent), join(out, j.id), j.fork.at, j.fork.set, j.id, j.variant);
     const resumed = jobState(out, j) !== 'missing';
@@ -126,6 +133,8 @@ export async function runJobs(suite: Suite, jobs: Job[], outDir: string, backend
       instruments: makeInstruments(j.config.instruments.enable),
       resume: resumed,
       onProgress: (p) => ev.onProgress?.(j, p, base + p.epoch * perEpoch + p.iter, stepsTotal),
+      shouldStop: ro.shouldStop,
+      breakLock: ro.breakLock,
     });
     stepsDone = base + stepsOf(j, d);
     ev.onJobEnd?.(j, r);

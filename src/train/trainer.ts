@@ -11,7 +11,11 @@ import { forward, updateBnRunningStats, countParams, type ForwardResult } from '
 import type { BackendInfo } from '../backend/select.js';
 import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { previousOf, readCheckpointWithFallback, writeCheckpoint } from './checkpoint.js';
+import { acquireLock, type RunLock } from '../store/lock.js';
+import { removeStaleTemps } from '../util/atomic.js';
+import { InputError } from '../util/errors.js';
+import { faultPoint } from '../util/fault.js';
 import { centerLr, decaysWithin, modelLr } from './schedule.js';
 import { createState, disposeState, restore, snapshot, type TrainState } from './state.js';
 import { versions, gitCommit } from './provenance.js';
@@ -54,6 +58,12 @@ export interface TrainOptions {
   maxEpochs?: number;
   onProgress?: (p: Progress) => void;
   onEpoch?: (e: EpochSummary) => void;
+  /** Polled between steps: true stops the run at that safe point, status 'interrupted' (a signal). */
+  shouldStop?: () => boolean;
+  /** Take the run directory's lock even where another writer seems to hold it. */
+  breakLock?: boolean;
+  /** One-line notices (a stale lock taken over, a damaged checkpoint fallen back from). */
+  notice?: (msg: string) => void;
 }
 
 export interface TrainResult {
@@ -123,19 +133,27 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const numClasses = data.train.numClasses;
   const state = createState(cfg, data.train.channels, numClasses);
   const dir = opts.outDir ? resolve(opts.outDir) : undefined;
+  const notice = opts.notice ?? ((m: string) => process.stderr.write(`spikeprobe: ${m}\n`));
   const decays = decaysWithin(cfg, cfg.epochs);
   // End-of-epoch checkpoints kept for forks: the epoch before each decay, and those the config lists.
   const keepAfter = new Set([...decays.map((d) => d - 1), ...cfg.keep_checkpoints]);
   let manifest: RunManifest | undefined;
+  let lock: RunLock | undefined;
 
   try {
     if (dir) {
       mkdirSync(dir, { recursive: true });
+      // One writer per run directory, taken before anything in it is read or written.
+      lock = acquireLock(dir, { breakLock: opts.breakLock, notice });
+      removeStaleTemps(dir);
+      if (!opts.resume && existsSync(join(dir, 'manifest.json'))) {
+        throw new InputError('a run already exists there: continue it with --resume, or pick another --name/--out', dir);
+      }
       if (opts.resume && existsSync(join(dir, 'manifest.json'))) {
         manifest = readManifest(dir);
         const ck = join(dir, CHECKPOINT);
-        if (existsSync(ck)) {
-          const { meta, tensors } = readCheckpoint(ck);
+        if (existsSync(ck) || existsSync(previousOf(ck))) {
+          const { meta, tensors } = readCheckpointWithFallback(ck, notice);
           restore(state, meta, tensors);
         }
         truncateMetrics(dir, state.epoch);
@@ -169,7 +187,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const epochs: EpochSummary[] = [];
     const stopAt = opts.maxEpochs !== undefined ? Math.min(cfg.epochs, state.epoch + opts.maxEpochs) : cfg.epochs;
     let divergedAt: RunManifest['divergedAt'];
+    let interrupted = false;
     while (state.epoch < stopAt) {
+      if (opts.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
       const epoch = state.epoch;
       const t0 = Date.now();
       const lr = modelLr(cfg, epoch);
@@ -179,6 +202,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const base = { lr, center_lr: clr };
 
       const tr = await trainEpoch(state, cfg, data.train, insts, needs, lr, clr, opts, records, stopAt, backgroundValue(data));
+      if (tr.interrupted) {
+        // A signal mid-epoch: the partial epoch is not recorded; the last completed one stays.
+        interrupted = true;
+        break;
+      }
       const trainVals = { ...base, ...summarize(tr.totals, cfg.lamb), ...tr.inst };
       records.push({ kind: 'epoch', epoch, split: 'train', ...trainVals });
       if (tr.diverged) {
@@ -198,12 +226,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for (const r of records) if (r.kind === 'epoch' && r.split === 'train') r.seconds = seconds;
       state.epoch = epoch + 1;
       if (dir) {
+        // The epoch is durable once its checkpoint is: records first (resume truncates any past it).
         appendMetrics(dir, records);
+        faultPoint('epoch-commit');
         const snap = snapshot(state);
         writeCheckpoint(join(dir, CHECKPOINT), snap.meta, snap.tensors);
-        if (keepAfter.has(epoch)) writeCheckpoint(keptCheckpoint(dir, epoch), snap.meta, snap.tensors);
+        if (keepAfter.has(epoch)) writeCheckpoint(keptCheckpoint(dir, epoch), snap.meta, snap.tensors, false);
         manifest!.epochsDone = state.epoch;
         writeManifest(dir, manifest!);
+        lock?.renew();
       }
       const summary: EpochSummary = { epoch, lr, centerLr: clr, seconds, train: trainVals, valid: evalVals.valid ?? {}, test: evalVals.test ?? {} };
       epochs.push(summary);
@@ -211,7 +242,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       await new Promise((r) => setImmediate(r)); // let signals and progress output through
     }
 
-    let status: RunManifest['status'] = state.epoch >= cfg.epochs ? 'done' : 'running';
+    let status: RunManifest['status'] = state.epoch >= cfg.epochs ? 'done' : interrupted ? 'interrupted' : 'running';
     if (divergedAt) status = 'diverged';
     if (dir && manifest) {
       manifest.status = status;
@@ -225,10 +256,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       manifest.status = 'failed';
       manifest.error = (e as Error).message;
       manifest.endedAt = new Date().toISOString();
-      writeManifest(dir, manifest);
+      try {
+        writeManifest(dir, manifest);
+      } catch {
+        // the cause (a full disk, a vanished folder) may block this too: the error below says it
+      }
     }
     throw e;
   } finally {
+    lock?.release();
     for (const i of insts) i.dispose?.();
     disposeState(state);
   }
@@ -272,7 +308,7 @@ async function trainEpoch(
   records: MetricRecord[],
   stopAt: number,
   background: number,
-): Promise<{ totals: PassTotals; inst: Values; diverged?: RunManifest['divergedAt'] }> {
+): Promise<{ totals: PassTotals; inst: Values; diverged?: RunManifest['divergedAt']; interrupted?: boolean }> {
   const epoch = state.epoch;
   const bs = cfg.batch_size;
   const order = new Int32Array(ds.n);
@@ -295,6 +331,10 @@ async function trainEpoch(
       // Keep the event loop alive (signals, progress rendering, test runners' heartbeats).
       await new Promise((r) => setImmediate(r));
       lastYield = Date.now();
+      if (opts.shouldStop?.()) {
+        for (const i of trainInsts) i.end('train', epoch);
+        return { totals, inst: {}, interrupted: true };
+      }
     }
     const start = it * bs;
     const end = it === nb - 1 ? ds.n : Math.min(ds.n, start + bs);
