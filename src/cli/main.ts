@@ -9,6 +9,7 @@ import { demoCommand } from './demo.js';
 import { forkCommand } from './fork.js';
 import { doctorCommand } from './doctor.js';
 import { operationalMessage } from './errors.js';
+import { StoppedBySignal } from './signals.js';
 
 const program = new Command();
 program
@@ -198,6 +199,10 @@ async function main(): Promise<void> {
     if (e instanceof InputError) {
       process.stderr.write(`spikeprobe: ${e.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (e instanceof StoppedBySignal) {
+      process.exitCode = e.exitCode;
       return;
     }
     const op = operationalMessage(e);

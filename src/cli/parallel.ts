@@ -16,6 +16,7 @@ import { wantedThreads } from '../backend/conv-pool.js';
 import { selectWithForks, type Job } from '../suite/load.js';
 import { InputError } from '../util/errors.js';
 import { ownerToken } from '../store/lock.js';
+import { StoppedBySignal } from './signals.js';
 
 /** The --jobs value: a positive integer or 'auto' (the cores Node reports, at most 8), capped by the runs to train. */
 export function parseJobs(value: string | undefined, runs: number): number {
@@ -68,14 +69,20 @@ export async function runInChildren(todo: Job[], n: number, o: ChildRunOptions):
       }
     });
   };
+  // Each runner is asked once: a second SIGTERM would make it stop at once instead of at a safe point.
+  const asked = new Set<ChildProcess>();
   const stopAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null && !asked.has(c)) {
+        asked.add(c);
+        c.kill('SIGTERM');
+      }
+    }
   };
-  let stopped = false;
+  let stopped: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    stopped = true;
+    stopped = sig;
     stopAll();
-    process.exitCode = 130;
     process.stderr.write(`spikeprobe: ${sig}: stopped ${n} runners; finished epochs are kept (continue with --resume)\n`);
   };
   process.once('SIGINT', onSignal);
@@ -99,7 +106,7 @@ export async function runInChildren(todo: Job[], n: number, o: ChildRunOptions):
         );
       }),
     );
-    if (stopped) process.exit(130); // the runs keep their finished epochs; nothing else to do
+    if (stopped) throw new StoppedBySignal(stopped); // the runs keep their finished epochs
     const failed = results.find((r) => r.code !== 0 && lastError[r.k]) ?? results.find((r) => r.code !== 0);
     if (failed) {
       const msg = lastError[failed.k] || `runner ${failed.k + 1} of ${n} exited with code ${failed.code}`;

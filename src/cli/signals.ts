@@ -33,3 +33,14 @@ export function stopOnSignals(): () => boolean {
 export function stopSignal(): NodeJS.Signals | undefined {
   return received;
 }
+
+/** Thrown where a signal stopped training, after everything is released; main exits with its code. */
+export class StoppedBySignal extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`stopped by ${signal}`);
+    this.name = 'StoppedBySignal';
+  }
+  get exitCode(): number {
+    return exitCodeOf(this.signal);
+  }
+}

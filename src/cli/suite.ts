@@ -16,7 +16,7 @@ import { ProgressView, formatSeconds } from './progress.js';
 import { fmt, textTable } from './table.js';
 import { parseIntOption } from './train.js';
 import { acquireLock } from '../store/lock.js';
-import { exitCodeOf, stopOnSignals, stopSignal } from './signals.js';
+import { StoppedBySignal, stopOnSignals, stopSignal } from './signals.js';
 
 export interface SuiteCliOptions {
   config?: string;
@@ -125,7 +125,7 @@ async function trainSuite(suite: Suite, o: SuiteCliOptions, outDir: string, jobs
   if (sig) {
     bar?.stop();
     log(`spikeprobe: ${suite.name}: stopped by ${sig}; completed epochs are kept (continue with --resume)`);
-    process.exit(exitCodeOf(sig));
+    throw new StoppedBySignal(sig);
   }
   log(`spikeprobe: ${suite.name}: trained in ${formatSeconds((Date.now() - t0) / 1000)}`);
 }

@@ -9,7 +9,7 @@ import type { BatchView, Instrument, Need, Values } from '../instruments/types.j
 import { centerLoss, centerGradient } from '../model/centerloss.js';
 import { forward, updateBnRunningStats, countParams, type ForwardResult } from '../model/resnet.js';
 import type { BackendInfo } from '../backend/select.js';
-import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT } from '../store/run-store.js';
+import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT, KEPT_DIR } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
 import { previousOf, readCheckpointWithFallback, writeCheckpoint } from './checkpoint.js';
 import { acquireLock, type RunLock } from '../store/lock.js';
@@ -146,6 +146,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       // One writer per run directory, taken before anything in it is read or written.
       lock = acquireLock(dir, { breakLock: opts.breakLock, notice });
       removeStaleTemps(dir);
+      removeStaleTemps(join(dir, KEPT_DIR));
       if (!opts.resume && existsSync(join(dir, 'manifest.json'))) {
         throw new InputError('a run already exists there: continue it with --resume, or pick another --name/--out', dir);
       }
