@@ -92,7 +92,11 @@ for (const e of epochs) {
     if (ok) inBand++;
     const se = Math.sqrt((a.length > 1 ? sd(a) ** 2 / a.length : 0) + (b.length > 1 ? sd(b) ** 2 / b.length : 0));
     const t = se > 0 ? (mean(a) - mean(b)) / se : NaN;
-    cells.push(`${f3(mean(a))} / ${f3(mean(b))} (${f3(Math.min(...b))}-${f3(Math.max(...b))}, n=${b.length})${ok ? '' : ' *'} t=${Number.isFinite(t) ? t.toFixed(1) : '-'}`);
+    cells.push(
+      md
+        ? `${f3(mean(a))} / ${f3(mean(b))} (${f3(Math.min(...b))}-${f3(Math.max(...b))})${ok ? '' : ' *'}`
+        : `${f3(mean(a))} / ${f3(mean(b))} (${f3(Math.min(...b))}-${f3(Math.max(...b))}, n=${b.length})${ok ? '' : ' *'} t=${Number.isFinite(t) ? t.toFixed(1) : '-'}`,
+    );
   }
   rows.push(cells);
 }
