@@ -100,7 +100,7 @@ for (const e of epochs) {
   }
   rows.push(cells);
 }
-const head = ['epoch', ...KEYS.map(([l]) => `${l}: spikeprobe / reference (ref min-max)`)];
+const head = ['epoch', ...KEYS.map(([l]) => `${l === '|f|' ? 'feature norm' : l}: spikeprobe / reference (ref min-max)`)];
 if (md) {
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);

@@ -9,8 +9,8 @@ export { createModel, forward, updateBnRunningStats, disposeModel, countParams, 
 export { TorchSGD, type SgdParam } from './train/sgd.js';
 export { modelLr, centerLr, lrFactor } from './train/schedule.js';
 export { train, crossEntropy, loadDataFor, type TrainOptions, type TrainResult, type EpochSummary } from './train/trainer.js';
-export { selectBackend, type BackendInfo } from './backend/select.js';
-export { registerWasmTrainingKernels } from './backend/wasm-kernels.js';
+export { selectBackend, type BackendInfo } from './backend/index.js';
+export { registerWasmTrainingKernels } from './backend/index.js';
 export { loadConfig, resolveConfig } from './config/load.js';
 export { ConfigSchema, type Config } from './config/schema.js';
 export { PRESETS } from './config/presets.js';

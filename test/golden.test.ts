@@ -86,7 +86,7 @@ describe.each(TEST_BACKENDS)('PyTorch golden vectors on %s', (backend) => {
       const fromNhwc = (t: tf.Tensor) => (p.x.length && x.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t.reshape(x.shape));
       const slope = tf.variable(tf.fill([p.num_parameters], p.init_weight));
       const xn = toNhwc(x) as tf.Tensor4D;
-      const f = (a: tf.Tensor, s: tf.Tensor) => activate(a as tf.Tensor4D, { name: 'a', slope: s as tf.Variable }, cfg);
+      const f = (a: tf.Tensor, s: tf.Tensor) => activate(a as tf.Tensor4D, { name: 'a', kind: cfg.activation, slope: s as tf.Variable }, cfg);
       const y = f(xn, slope);
       expectClose(fromNhwc(y).dataSync(), flat(p.y), 1e-6, 1e-7, 'y');
       const [gx, gw] = tf.grads((a: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(f(a, s), toNhwc(up))))([xn, slope]);

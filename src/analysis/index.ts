@@ -33,21 +33,31 @@ export { explainResults, describeResult, describeAttribution, fmtNum, type Expla
 export { tCdf, tQuantile, meanInterval, type MeanInterval } from './stats.js';
 export { forkEffects, type ForkEffect, type ForkMetricEffect } from './forks.js';
 
+/** One expectation of a suite: a variant and what is expected of it (several per variant allowed). */
+export interface VariantExpectation {
+  variant: string;
+  spec: ExpectationSpec;
+}
+
 /**
- * Analyse a suite's runs: verdicts for every variant x decay x split x resolution the records
- * allow (metric 'center' unless options say otherwise), checks against `expectations` (keyed by
- * variant), and the explanation. `options.thresholds` is ignored in favour of `thresholds`.
+ * Analyse a suite's runs, the one path the CLI, the library and the tests take: verdicts for every
+ * variant x decay x split x resolution the records allow (metric 'center' unless options say
+ * otherwise), each expectation checked, the forks paired with their parents, and the explanation.
+ * `expectations`: a list (several per variant), or a record with one per variant.
  */
 export function analyzeSuite(
   suite: string,
   runs: readonly RunData[],
-  expectations: Readonly<Record<string, ExpectationSpec>>,
+  expectations: Readonly<Record<string, ExpectationSpec>> | readonly VariantExpectation[] = [],
   thresholds?: Partial<SpikeThresholds>,
   options: Omit<AnalyzeOptions, 'thresholds'> = {},
 ): SuiteAnalysis {
   const th = resolveThresholds(thresholds);
   const results = analyzeDecay(runs, { ...options, thresholds: th });
-  const checks = checkExpectations(results, expectations);
+  const list: readonly VariantExpectation[] = Array.isArray(expectations)
+    ? (expectations as readonly VariantExpectation[])
+    : Object.entries(expectations as Readonly<Record<string, ExpectationSpec>>).map(([variant, spec]) => ({ variant, spec }));
+  const checks = list.flatMap((e) => checkExpectations(results, { [e.variant]: e.spec }));
   const forks = forkEffects(runs, th.postWindow, th.confidence);
   return {
     suite,

@@ -38,15 +38,9 @@ import { fastActStats, fastMaxPoolGrad, fastReluGrad } from './wasm-conv.js';
 import { bnApplyScales, bnGradScales, wasmBnApply, wasmBnGrad, wasmBnStats } from './wasm-bn.js';
 import { simdOps, type SimdOps } from './wasm-simd.js';
 
-export const BN_STATS = 'SpikeprobeBatchNormStats';
-export const BN_APPLY = 'SpikeprobeBatchNormApply';
-export const BN_GRAD = 'SpikeprobeBatchNormGrad';
-/** Per-channel max and the count of values <= 0 of an activation, one pass (dead-units instrument). */
-export const ACT_STATS = 'SpikeprobeActStats';
-/** ReLU's gradient dy * step(x) in one pass (the Relu gradient below uses it where registered). */
-export const RELU_GRAD = 'SpikeprobeReluGrad';
-/** PyTorch's running-average update of one BatchNorm layer's statistics, in one kernel. */
-export const BN_RUNNING = 'SpikeprobeBatchNormRunning';
+import { ACT_STATS, BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, RELU_GRAD } from './ops.js';
+
+export { ACT_STATS, BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, RELU_GRAD } from './ops.js';
 
 type Info = tf.TensorInfo;
 type AnyBackend = tf.KernelBackend;

@@ -23,6 +23,7 @@
  */
 import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
+import { SGD_STEP } from './ops.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, opIndex, splitRange, STACK_BYTES, wantedThreads, type PoolOp } from './conv-pool.js';
 import { CONV_WASM_RELAXED, CONV_WASM_RELAXED_SHARED, CONV_WASM_SIMD, CONV_WASM_SIMD_SHARED } from './native/conv-wasm.js';
@@ -532,8 +533,7 @@ export function fastReluGrad(backend: BackendWasm, dy: tf.TensorInfo, x: tf.Tens
   return out;
 }
 
-/** Name of the fused SGD kernel (registered for 'wasm' where the compiled module runs). */
-export const SGD_STEP = 'SpikeprobeSgdStep';
+export { SGD_STEP } from './ops.js';
 
 /**
  * One torch.optim.SGD step of one parameter (src/train/sgd.ts), fused: inputs p, buf (any tensor

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { selectBackend } from '../backend/select.js';
-import { convThreads } from '../backend/wasm-conv.js';
+import { selectBackend } from '../backend/index.js';
+import { convThreads } from '../backend/index.js';
 import { BROWSER_INSTALL, findChromium } from '../env/browser.js';
 
 interface Item {

@@ -1,6 +1,6 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { selectBackend } from '../backend/select.js';
+import { selectBackend } from '../backend/index.js';
 import type { Config } from '../config/schema.js';
 import { makeInstruments } from '../instruments/index.js';
 import { readManifest, RUN_NAME } from '../store/run-store.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { InputError } from '../util/errors.js';
-import { BACKEND_CHOICES } from '../backend/select.js';
+import { BACKEND_CHOICES } from '../backend/index.js';
 import { PRESET_NAMES } from '../config/presets.js';
 import { trainCommand } from './train.js';
 import { analyzeCommand, checkCommand, mergeCommand, reportCommand, runCommand } from './suite.js';

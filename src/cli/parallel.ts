@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { wantedThreads } from '../backend/conv-pool.js';
+import { wantedThreads } from '../backend/index.js';
 import { selectWithForks, type Job } from '../suite/load.js';
 import { InputError } from '../util/errors.js';
 import { ownerToken } from '../store/lock.js';

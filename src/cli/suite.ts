@@ -1,13 +1,13 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { selectBackend } from '../backend/select.js';
+import { selectBackend } from '../backend/index.js';
 import { loadSuite, shardJobs, type Suite } from '../suite/load.js';
 import { jobState, loadRuns, preflightJobs, readSuiteRecord, runJobs, suiteRecordOf, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
 import { childThreads, parseJobs, runInChildren } from './parallel.js';
 import { analyzeRuns } from '../suite/analyze.js';
 import { buildReport, writeReport } from '../report/index.js';
 import { ingestFiles } from '../ingest/index.js';
-import { analyzeDecay, explainResults, resolveThresholds } from '../analysis/index.js';
+import { analyzeSuite, overallPass } from '../analysis/index.js';
 import type { CheckRow, DecayResult, RunData, SuiteAnalysis } from '../analysis/types.js';
 import type { Split } from '../store/types.js';
 import { readManifest } from '../store/run-store.js';
@@ -236,7 +236,7 @@ export async function checkCommand(arg: string, o: SuiteCliOptions): Promise<voi
   if (missing.length) log(`spikeprobe: ${missing.length} runs missing or unfinished in ${t.outDir}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}${o.allowMissing ? ' (allowed: --allow-missing)' : ''}`);
   const analysis = analyzeRuns(t.record.name, done, t.record.expect, t.record.thresholds);
   // Runs the suite expects but lacks fail the check unless --allow-missing.
-  const pass = analysis.checks.length > 0 && analysis.checks.every((c) => c.pass) && (missing.length === 0 || o.allowMissing === true);
+  const pass = overallPass(analysis.checks) && (missing.length === 0 || o.allowMissing === true);
   if (o.json) {
     process.stdout.write(JSON.stringify({ suite: t.record.name, pass, thresholds: analysis.thresholds, checks: analysis.checks, missing, explanation: analysis.explanation }, null, 1) + '\n');
   } else {
@@ -314,9 +314,8 @@ export async function analyzeCommand(files: string[], o: AnalyzeCliOptions): Pro
     });
   }
   const runs = await ingestFiles(files, { decayEpochs, variant: o.variant, stepsPerEpoch: parseIntOption(o.stepsPerEpoch, '--steps-per-epoch', 1) });
-  const th = resolveThresholds({});
-  const results = analyzeDecay(runs, { thresholds: th });
-  const analysis: SuiteAnalysis = { suite: 'imported', thresholds: th, results, checks: [], explanation: explainResults(results, th) };
+  const analysis: SuiteAnalysis = analyzeSuite('imported', runs);
+  const results = analysis.results;
   if (o.json) process.stdout.write(JSON.stringify({ decayEpochs: runs[0]?.manifest.decayEpochs, results, explanation: analysis.explanation }, null, 1) + '\n');
   else {
     process.stdout.write(`decay epochs: ${runs[0]?.manifest.decayEpochs.join(', ') || 'none found'}\n`);

@@ -3,7 +3,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { PRESET_NAMES, type PresetName } from '../config/presets.js';
 import type { Config } from '../config/schema.js';
-import { selectBackend } from '../backend/select.js';
+import { selectBackend } from '../backend/index.js';
 import { makeInstruments } from '../instruments/index.js';
 import { readManifest, RUN_NAME } from '../store/run-store.js';
 import { train, loadDataFor, type EpochSummary } from '../train/trainer.js';

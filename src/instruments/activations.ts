@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ACT_STATS } from '../backend/fast-kernels.js';
+import { ACT_STATS } from '../backend/index.js';
 import type { Instrument, Values } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { convFlavor } from '../backend/wasm-conv.js';
+import { convFlavor } from '../backend/index.js';
 import type { Activation, ModelConfig } from '../config/schema.js';
-import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, hasFastBatchNorm } from '../backend/fast-kernels.js';
+import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, hasFastBatchNorm } from '../backend/index.js';
 import { Rng } from '../util/rng.js';
 
 /**

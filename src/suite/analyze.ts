@@ -1,4 +1,4 @@
-import { analyzeDecay, checkExpectations, explainResults, forkEffects, resolveThresholds, type ExpectationSpec } from '../analysis/index.js';
+import { analyzeSuite, type ExpectationSpec } from '../analysis/index.js';
 import type { RunData, SuiteAnalysis } from '../analysis/types.js';
 import type { ExpectItem } from './schema.js';
 import type { SuiteRecord } from './run.js';
@@ -9,14 +9,7 @@ export function toSpec(e: ExpectItem): ExpectationSpec {
   return { kind: 'ratio', min: e.ratio?.min, max: e.ratio?.max, ...base };
 }
 
-/**
- * The suite's analysis: verdicts for every variant x decay x split x resolution recorded, every
- * expectation checked (several per variant allowed), and the explanation built from the numbers.
- */
+/** The suite's analysis from its expect: list (the one analysis path: analysis/index.ts analyzeSuite). */
 export function analyzeRuns(name: string, runs: RunData[], expect: ExpectItem[], thresholds: SuiteRecord['thresholds'] = {}): SuiteAnalysis {
-  const th = resolveThresholds(thresholds);
-  const results = analyzeDecay(runs, { thresholds: th });
-  const checks = expect.flatMap((e) => checkExpectations(results, { [e.variant]: toSpec(e) }));
-  const forks = forkEffects(runs, th.postWindow, th.confidence);
-  return { suite: name, thresholds: th, results, checks, explanation: explainResults(results, th, checks), ...(forks.length > 0 ? { forks } : {}) };
+  return analyzeSuite(name, runs, expect.map((e) => ({ variant: e.variant, spec: toSpec(e) })), thresholds);
 }

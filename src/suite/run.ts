@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { BackendInfo } from '../backend/select.js';
+import type { BackendInfo } from '../backend/index.js';
 import type { DataSplits } from '../data/types.js';
 import { makeInstruments } from '../instruments/index.js';
 import { listRunDirs, readManifest, readMetrics } from '../store/run-store.js';

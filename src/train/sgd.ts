@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { SGD_STEP } from '../backend/wasm-conv.js';
+import { SGD_STEP } from '../backend/index.js';
 
 /**
  * torch.optim.SGD with momentum and coupled weight decay (dampening 0, no Nesterov):
