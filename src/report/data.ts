@@ -11,6 +11,7 @@
  *   columns stored once, and records repeated in a run (a resumed run re-records epochs) deduplicated,
  *   the last record winning.
  */
+import { materializeRows } from './page/rows.js';
 import type { RunData } from '../analysis/types.js';
 import type { MetricRecord, Split } from '../store/types.js';
 
@@ -495,20 +496,6 @@ export interface Row {
   tt: Record<string, string | number | null>;
 }
 
-function tooltipOf(q: Query, variant: string, label: string, t: 'e' | 's', epoch: number, x: number, mean: number, ser: Series, i: number): Row['tt'] {
-  const tt: Row['tt'] = { variant };
-  tt[q.lab === 'split' ? 'split' : 'series'] = label;
-  if (t === 'e') tt.epoch = epoch;
-  else tt['epoch position'] = x.toFixed(3);
-  tt.mean = mean;
-  if (ser.lo) {
-    tt.min = ser.lo[i] ?? null;
-    tt.max = ser.hi![i] ?? null;
-  }
-  tt.seeds = typeof ser.n === 'number' ? ser.n : ser.n[i]!;
-  return tt;
-}
-
 /** Step rows per series and chart that get a hover target (tooltips); fewer keep the page fast. */
 export const HOVER_POINTS = 80;
 
@@ -521,107 +508,11 @@ export interface RowSource {
   series: Series[];
 }
 
-/**
- * Rows for one query. Epoch aggregates sit at the middle of their epoch (x = e + 0.5), so a value
- * recorded for the first epoch after a decay at d lies right of the rule drawn at x = d.
- * Keep in step with ROWS_JS below (the same logic, run by the page).
- */
+/** Rows for one query (src/report/page/rows.ts: the same function the page runs). */
 export function materialize(src: RowSource, q: Query): Row[] {
-  const out: Row[] = [];
-  const keys = new Set(q.k);
-  const splits = q.s ? new Set(q.s) : undefined;
-  for (const ser of src.series) {
-    if (ser.t !== q.t || !keys.has(ser.k)) continue;
-    if (ser.t === 'e' && splits && !splits.has(ser.s)) continue;
-    const split = ser.t === 'e' ? src.splits[ser.s]! : 'train';
-    const label = q.lab === 'key' ? src.klab[ser.k]! : ser.t === 's' ? 'train (steps)' : split;
-    let stride = 1;
-    if (ser.t === 's') {
-      let c = 0;
-      for (const x of src.xs[ser.xi]!) if ((q.a === undefined || x >= q.a) && (q.b === undefined || x < q.b)) c++;
-      stride = Math.max(1, Math.ceil(c / HOVER_POINTS));
-    }
-    let pushed = 0;
-    for (let i = 0; i < ser.m.length; i++) {
-      const mean = ser.m[i];
-      if (mean === null || mean === undefined) continue;
-      let x: number;
-      let epoch: number;
-      if (ser.t === 'e') {
-        epoch = ser.e0 + i;
-        if ((q.a !== undefined && epoch < q.a) || (q.b !== undefined && epoch > q.b)) continue;
-        x = epoch + 0.5;
-      } else {
-        x = src.xs[ser.xi]![i]!;
-        if ((q.a !== undefined && x < q.a) || (q.b !== undefined && x >= q.b)) continue;
-        epoch = Math.floor(x);
-      }
-      out.push({
-        variant: src.variants[ser.v]!,
-        series: label,
-        key: src.keys[ser.k]!,
-        split,
-        epoch,
-        x,
-        mean,
-        lo: ser.lo ? ser.lo[i]! : mean,
-        hi: ser.hi ? ser.hi[i]! : mean,
-        n: typeof ser.n === 'number' ? ser.n : ser.n[i]!,
-        h: pushed++ % stride === 0,
-        tt: tooltipOf(q, src.variants[ser.v]!, label, ser.t, epoch, x, mean, ser, i),
-      });
-    }
-  }
-  return out;
+  return materializeRows(src, q, HOVER_POINTS);
 }
 
-/** The page's copy of `materialize` (plain ES2017, no dependencies). */
-export const ROWS_JS = `function tip(q, variant, label, ser, epoch, x, mean, i) {
-  var tt = { variant: variant };
-  tt[q.lab === 'split' ? 'split' : 'series'] = label;
-  if (ser.t === 'e') tt.epoch = epoch; else tt['epoch position'] = x.toFixed(3);
-  tt.mean = mean;
-  if (ser.lo) { tt.min = ser.lo[i]; tt.max = ser.hi[i]; }
-  tt.seeds = typeof ser.n === 'number' ? ser.n : ser.n[i];
-  return tt;
-}
-function rows(P, q) {
-  var out = [], keys = {}, splits = null, i, j;
-  for (i = 0; i < q.k.length; i++) keys[q.k[i]] = true;
-  if (q.s) { splits = {}; for (i = 0; i < q.s.length; i++) splits[q.s[i]] = true; }
-  for (j = 0; j < P.series.length; j++) {
-    var ser = P.series[j];
-    if (ser.t !== q.t || !keys[ser.k]) continue;
-    if (ser.t === 'e' && splits && !splits[ser.s]) continue;
-    var split = ser.t === 'e' ? P.splits[ser.s] : 'train';
-    var label = q.lab === 'key' ? P.klab[ser.k] : (ser.t === 's' ? 'train (steps)' : split);
-    var stride = 1, pushed = 0;
-    if (ser.t === 's') {
-      var c = 0, xs = P.xs[ser.xi];
-      for (i = 0; i < xs.length; i++) if ((q.a === undefined || xs[i] >= q.a) && (q.b === undefined || xs[i] < q.b)) c++;
-      stride = Math.max(1, Math.ceil(c / ${HOVER_POINTS}));
-    }
-    for (i = 0; i < ser.m.length; i++) {
-      var mean = ser.m[i];
-      if (mean === null || mean === undefined) continue;
-      var x, epoch;
-      if (ser.t === 'e') {
-        epoch = ser.e0 + i;
-        if ((q.a !== undefined && epoch < q.a) || (q.b !== undefined && epoch > q.b)) continue;
-        x = epoch + 0.5;
-      } else {
-        x = P.xs[ser.xi][i];
-        if ((q.a !== undefined && x < q.a) || (q.b !== undefined && x >= q.b)) continue;
-        epoch = Math.floor(x);
-      }
-      out.push({
-        variant: P.variants[ser.v], series: label, key: P.keys[ser.k], split: split, epoch: epoch, x: x,
-        mean: mean, lo: ser.lo ? ser.lo[i] : mean, hi: ser.hi ? ser.hi[i] : mean,
-        n: typeof ser.n === 'number' ? ser.n : ser.n[i],
-        h: pushed++ % stride === 0,
-        tt: tip(q, P.variants[ser.v], label, ser, epoch, x, mean, i)
-      });
-    }
-  }
-  return out;
-}`;
+/** The page's rows(P, q): materializeRows itself, inlined as its compiled text. */
+export const ROWS_JS = `${materializeRows.toString()}
+function rows(P, q) { return materializeRows(P, q, ${HOVER_POINTS}); }`;
