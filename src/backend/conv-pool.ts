@@ -21,35 +21,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../util/errors.js';
+import { convWorkerMain } from './conv-worker.js';
 
-/** The worker's whole program (CommonJS, eval'd: no file path to resolve from dist/ or src/). */
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-if (workerData.relaxedFlag) require('node:v8').setFlagsFromString('--experimental-wasm-relaxed-simd');
-const k = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
-// The module's shadow stack (locals it keeps in memory): a region of this worker's own.
-k.__stack_pointer.value = workerData.stackTop;
-const c = new Int32Array(workerData.ctrl);
-const ops = workerData.ops.map((name) => k[name]);
-let seen = 0;
-for (;;) {
-  // Spin a while before sleeping: the next conv of a training step comes within a few ms, and a
-  // sleeping worker took ~0.9 ms per conv to wake on this 2-vCPU VM, measured.
-  const spinEnd = performance.now() + workerData.spinMs;
-  while (Atomics.load(c, 0) === seen && performance.now() < spinEnd);
-  Atomics.wait(c, 0, seen);
-  seen = Atomics.load(c, 0);
-  if (seen < 0) break;
-  try {
-    for (let i = 0, at = 8; i < c[5]; i++, at += c[3]) ops[c[2]](...Array.from(c.subarray(at, at + c[3])));
-    c[4] = 0;
-  } catch (e) {
-    c[4] = 1;
-  }
-  Atomics.store(c, 1, seen);
-  Atomics.notify(c, 1);
-}
-`;
+/** The worker's whole program: ./conv-worker.ts, run as eval'd CommonJS (no file path to resolve from dist/ or src/). */
+const WORKER_SOURCE = `(${convWorkerMain.toString()})();`;
 
 /** The module's exports a worker can run, by index (a job names its op by that index). */
 const OPS = ['conv_fwd', 'conv_bwd_input', 'conv_bwd_filter', 'bn_sum', 'bn_sumsq', 'bn_apply', 'bn_gsums', 'bn_gdx', 'sgd_step_p', 'maxpool_grad'] as const;
