@@ -9,7 +9,7 @@ import type { RunData, SuiteAnalysis } from '../src/analysis/types.js';
 import type { MetricRecord } from '../src/store/types.js';
 import { buildReport, escapeHtml, jsonForScript, materialize, prepareData, writeReport } from '../src/report/index.js';
 import { ROWS_JS, type Query, type RowSource } from '../src/report/data.js';
-import { syntheticAnalysis, syntheticRun } from '../src/report/synthetic.js';
+import { syntheticAnalysis, syntheticRun } from '../src/bench/synthetic-report.js';
 
 const CHROMIUM = findChromium().path ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts');

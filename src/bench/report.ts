@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { buildReport, writeReport } from '../report/index.js';
-import { syntheticAnalysis, syntheticRun } from '../report/synthetic.js';
+import { syntheticAnalysis, syntheticRun } from './synthetic-report.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);

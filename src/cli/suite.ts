@@ -10,7 +10,7 @@ import { ingestFiles } from '../ingest/index.js';
 import { analyzeSuite, overallPass } from '../analysis/index.js';
 import type { CheckRow, DecayResult, RunData, SuiteAnalysis } from '../analysis/types.js';
 import type { Split } from '../store/types.js';
-import { readManifest } from '../store/run-store.js';
+import { readManifest, MANIFEST } from '../store/run-store.js';
 import { InputError } from '../util/errors.js';
 import { ProgressView, formatSeconds } from './progress.js';
 import { fmt, textTable } from './table.js';
@@ -206,7 +206,7 @@ export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise
   if (o.dryRun) {
     // What this invocation would train (its shard), and nothing written.
     const jobs = shardJobs(suite!.jobs, o.shard);
-    for (const j of jobs) process.stdout.write(`${j.id}\t${existsSync(join(outDir, j.id, 'manifest.json')) ? jobState(outDir, j) : 'missing'}\t${join(outDir, j.id)}\n`);
+    for (const j of jobs) process.stdout.write(`${j.id}\t${existsSync(join(outDir, j.id, MANIFEST)) ? jobState(outDir, j) : 'missing'}\t${join(outDir, j.id)}\n`);
     log(`spikeprobe: ${suite!.name}: ${jobs.length} of ${suite!.jobs.length} runs${o.shard ? ` in shard ${o.shard}` : ''} (dry run: nothing trained or written)`);
     return;
   }
@@ -273,11 +273,11 @@ export function mergeCommand(out: string, shards: string[], o: { partial?: boole
     record ??= readSuiteRecord(s);
     for (const name of readdirSync(s)) {
       const src = join(s, name);
-      if (!existsSync(join(src, 'manifest.json'))) continue;
+      if (!existsSync(join(src, MANIFEST))) continue;
       const to = join(dest, name);
       const prior = plan.find(([, t]) => t === to);
       if (prior) throw new InputError(`run ${name} is in two shards (${prior[0]} and ${src})`, src);
-      if (existsSync(join(to, 'manifest.json')) && readManifest(to).status === 'done') continue;
+      if (existsSync(join(to, MANIFEST)) && readManifest(to).status === 'done') continue;
       const status = readManifest(src).status;
       if (status !== 'done' && status !== 'diverged') unfinished.push(`${name} (${status})`);
       plan.push([src, to]);

@@ -5,7 +5,7 @@ import { PRESET_NAMES, type PresetName } from '../config/presets.js';
 import type { Config } from '../config/schema.js';
 import { selectBackend } from '../backend/index.js';
 import { makeInstruments } from '../instruments/index.js';
-import { readManifest, RUN_NAME } from '../store/run-store.js';
+import { readManifest, RUN_NAME, MANIFEST } from '../store/run-store.js';
 import { train, loadDataFor, type EpochSummary } from '../train/trainer.js';
 import { InputError } from '../util/errors.js';
 import { ProgressView } from './progress.js';
@@ -75,7 +75,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<void> {
     name = o.name ?? `${basename(o.config, extname(o.config))}${o.preset ? `-${o.preset}` : ''}-s${cfg.seed}`;
     if (!RUN_NAME.test(name)) throw new InputError(`'${name}' is not a run name (letters, digits, _ . -, up to 128; no path: the run stays inside --out)`, undefined, o.name ? '--name' : '--config');
     outDir = resolve(o.out ?? 'runs', name);
-    if (existsSync(join(outDir, 'manifest.json'))) {
+    if (existsSync(join(outDir, MANIFEST))) {
       throw new InputError(`a run already exists there: resume it with --resume ${outDir}, or pick another --name/--out`, outDir);
     }
   }

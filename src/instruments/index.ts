@@ -1,11 +1,11 @@
 import { InputError } from '../util/errors.js';
-import { deadUnits } from './activations.js';
-import { centerDrift } from './centers.js';
+import { deadUnits } from './dead-units.js';
+import { centerDrift } from './center-drift.js';
 import { centerSplit } from './center-split.js';
-import { featureNorms } from './features.js';
+import { featureNorms } from './feature-norms.js';
 import { gatedShare } from './gated-share.js';
 import { memorisation } from './memorisation.js';
-import { paramStats } from './params.js';
+import { paramStats } from './param-stats.js';
 import type { Instrument, InstrumentFactory } from './types.js';
 
 export type { Instrument, BatchView, Need, Values } from './types.js';

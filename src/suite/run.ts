@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { BackendInfo } from '../backend/index.js';
 import type { DataSplits } from '../data/types.js';
 import { makeInstruments } from '../instruments/index.js';
-import { listRunDirs, readManifest, readMetrics } from '../store/run-store.js';
+import { listRunDirs, readManifest, readMetrics, MANIFEST } from '../store/run-store.js';
 import { prepareFork } from '../train/fork.js';
 import { loadDataFor, train, type Progress, type TrainResult } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -43,7 +43,7 @@ export type JobState = 'missing' | 'done' | 'incomplete' | 'diverged' | 'failed'
 
 export function jobState(outDir: string, job: Job): JobState {
   const d = join(outDir, job.id);
-  if (!existsSync(join(d, 'manifest.json'))) return 'missing';
+  if (!existsSync(join(d, MANIFEST))) return 'missing';
   const m = readManifest(d);
   if (m.status === 'done') return 'done';
   if (m.status === 'diverged') return 'diverged';

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigSchema, type Config } from '../config/schema.js';
-import { CHECKPOINT, KEPT_DIR, keptCheckpoint, readManifest, readMetrics } from '../store/run-store.js';
+import { CHECKPOINT, KEPT_DIR, keptCheckpoint, readManifest, readMetrics, MANIFEST } from '../store/run-store.js';
 import type { MetricRecord, RunManifest } from '../store/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
@@ -106,7 +106,7 @@ export function prepareFork(parentDir: string, twinDir: string, at: number, set:
     );
   }
   const out = resolve(twinDir);
-  if (existsSync(join(out, 'manifest.json'))) throw new InputError(`a run already exists there: continue it with spikeprobe train --resume ${out}`, out);
+  if (existsSync(join(out, MANIFEST))) throw new InputError(`a run already exists there: continue it with spikeprobe train --resume ${out}`, out);
   mkdirSync(out, { recursive: true });
   const records = readMetrics(pdir).filter((r: MetricRecord) => r.epoch < at && (r.kind === 'epoch' || inDenseWindow(cfg, r.epoch, r.step ?? -1)));
   writeFileAtomic(join(out, 'metrics.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
@@ -125,6 +125,6 @@ export function prepareFork(parentDir: string, twinDir: string, at: number, set:
     error: undefined,
     fork: { parent: parent.name, parentDir: pdir, at, set },
   };
-  writeFileAtomic(join(out, 'manifest.json'), JSON.stringify(m, null, 1) + '\n');
+  writeFileAtomic(join(out, MANIFEST), JSON.stringify(m, null, 1) + '\n');
   return m;
 }

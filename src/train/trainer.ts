@@ -9,7 +9,7 @@ import type { BatchView, Instrument, Need, Values } from '../instruments/types.j
 import { centerLoss, centerGradient } from '../model/centerloss.js';
 import { forward, updateBnRunningStats, countParams, type ForwardResult } from '../model/resnet.js';
 import type { BackendInfo } from '../backend/index.js';
-import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT, KEPT_DIR } from '../store/run-store.js';
+import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT, KEPT_DIR, MANIFEST } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
 import { previousOf, readCheckpointWithFallback, writeCheckpoint } from './checkpoint.js';
 import { acquireLock, type RunLock } from '../store/lock.js';
@@ -147,10 +147,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       lock = acquireLock(dir, { breakLock: opts.breakLock, notice });
       removeStaleTemps(dir);
       removeStaleTemps(join(dir, KEPT_DIR));
-      if (!opts.resume && existsSync(join(dir, 'manifest.json'))) {
+      if (!opts.resume && existsSync(join(dir, MANIFEST))) {
         throw new InputError('a run already exists there: continue it with --resume, or pick another --name/--out', dir);
       }
-      if (opts.resume && existsSync(join(dir, 'manifest.json'))) {
+      if (opts.resume && existsSync(join(dir, MANIFEST))) {
         manifest = readManifest(dir);
         const ck = join(dir, CHECKPOINT);
         if (existsSync(ck) || existsSync(previousOf(ck))) {
@@ -478,6 +478,6 @@ function evalPass(
 
 /** Read a resolved config back from a run directory (for --resume). */
 export function configOfRun(dir: string): Config {
-  const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as RunManifest;
+  const m = JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')) as RunManifest;
   return m.config as unknown as Config;
 }
