@@ -4,7 +4,7 @@ import { CenterLossModule } from '../model/centerloss.js';
 import { createModel, disposeModel, modelState, type Model } from '../model/resnet.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { TorchSGD } from './sgd.js';
-import type { TensorEntry } from './checkpoint.js';
+import type { TensorEntry } from '../store/checkpoint.js';
 
 /** Everything that evolves during training: restoring it restores the run exactly. */
 export interface TrainState {

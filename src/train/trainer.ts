@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { convThreads } from '../backend/index.js';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { DataConfig, DataSplits, Dataset } from '../data/types.js';
@@ -9,13 +9,9 @@ import type { BatchView, Instrument, Need, Values } from '../instruments/types.j
 import { centerLoss, centerGradient } from '../model/centerloss.js';
 import { forward, updateBnRunningStats, countParams, type ForwardResult } from '../model/resnet.js';
 import type { BackendInfo } from '../backend/index.js';
-import { appendMetrics, keptCheckpoint, readManifest, truncateMetrics, writeManifest, CHECKPOINT, KEPT_DIR, MANIFEST } from '../store/run-store.js';
+import { MANIFEST } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
-import { previousOf, readCheckpointWithFallback, writeCheckpoint } from './checkpoint.js';
-import { acquireLock, type RunLock } from '../store/lock.js';
-import { removeStaleTemps } from '../util/atomic.js';
-import { InputError } from '../util/errors.js';
-import { faultPoint } from '../util/fault.js';
+import { RunRecorder } from '../store/recorder.js';
 import { centerLr, decaysWithin, modelLr } from './schedule.js';
 import { createState, disposeState, restore, snapshot, type TrainState } from './state.js';
 import { versions, gitCommit } from './provenance.js';
@@ -137,40 +133,24 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const decays = decaysWithin(cfg, cfg.epochs);
   // End-of-epoch checkpoints kept for forks: the epoch before each decay, and those the config lists.
   const keepAfter = new Set([...decays.map((d) => d - 1), ...cfg.keep_checkpoints]);
-  let manifest: RunManifest | undefined;
-  let lock: RunLock | undefined;
+  let rec: RunRecorder | undefined;
 
   try {
     if (dir) {
-      mkdirSync(dir, { recursive: true });
-      // One writer per run directory, taken before anything in it is read or written.
-      lock = acquireLock(dir, { breakLock: opts.breakLock, notice });
-      removeStaleTemps(dir);
-      removeStaleTemps(join(dir, KEPT_DIR));
-      if (!opts.resume && existsSync(join(dir, MANIFEST))) {
-        throw new InputError('a run already exists there: continue it with --resume, or pick another --name/--out', dir);
-      }
-      if (opts.resume && existsSync(join(dir, MANIFEST))) {
-        manifest = readManifest(dir);
-        const ck = join(dir, CHECKPOINT);
-        if (existsSync(ck) || existsSync(previousOf(ck))) {
-          const { meta, tensors } = readCheckpointWithFallback(ck, notice);
-          restore(state, meta, tensors);
-        }
-        truncateMetrics(dir, state.epoch);
-        manifest = {
-          ...manifest, status: 'running', epochsDone: state.epoch, endedAt: undefined, error: undefined, backend: opts.backend.name,
-          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild, threads: convThreads() } : {}),
-        };
+      rec = RunRecorder.open(dir, { resume: opts.resume === true, breakLock: opts.breakLock, notice });
+      const kernels = opts.backend.convBuild ? { kernels: opts.backend.convBuild, threads: convThreads() } : {};
+      if (rec.previous) {
+        if (rec.checkpoint) restore(state, rec.checkpoint.meta, rec.checkpoint.tensors);
+        rec.resume(state.epoch, { backend: opts.backend.name, ...kernels });
       } else {
-        manifest = {
+        rec.start({
           format: 1,
           name: opts.name ?? 'run',
           variant: opts.variant ?? '',
           suite: opts.suite,
           seed: cfg.seed,
           backend: opts.backend.name,
-          ...(opts.backend.convBuild ? { kernels: opts.backend.convBuild, threads: convThreads() } : {}),
+          ...kernels,
           config: cfg as unknown as Record<string, unknown>,
           decayEpochs: decays,
           baseDir: resolve(opts.baseDir ?? process.cwd()),
@@ -179,10 +159,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           startedAt: new Date().toISOString(),
           status: 'running',
           epochsDone: 0,
-        };
-        truncateMetrics(dir, 0);
+        });
       }
-      writeManifest(dir, manifest);
     }
 
     const epochs: EpochSummary[] = [];
@@ -212,7 +190,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       records.push({ kind: 'epoch', epoch, split: 'train', ...trainVals });
       if (tr.diverged) {
         divergedAt = tr.diverged;
-        if (dir) appendMetrics(dir, records);
+        rec?.partialRecords(records);
         break;
       }
       const evalVals: Partial<Record<Split, Values>> = {};
@@ -226,17 +204,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const seconds = (Date.now() - t0) / 1000;
       for (const r of records) if (r.kind === 'epoch' && r.split === 'train') r.seconds = seconds;
       state.epoch = epoch + 1;
-      if (dir) {
-        // The epoch is durable once its checkpoint is: records first (resume truncates any past it).
-        appendMetrics(dir, records);
-        faultPoint('epoch-commit');
-        const snap = snapshot(state);
-        writeCheckpoint(join(dir, CHECKPOINT), snap.meta, snap.tensors);
-        if (keepAfter.has(epoch)) writeCheckpoint(keptCheckpoint(dir, epoch), snap.meta, snap.tensors, false);
-        manifest!.epochsDone = state.epoch;
-        writeManifest(dir, manifest!);
-        lock?.renew();
-      }
+      rec?.epochDone(state.epoch, records, snapshot(state), keepAfter.has(epoch) ? epoch : undefined);
       const summary: EpochSummary = { epoch, lr, centerLr: clr, seconds, train: trainVals, valid: evalVals.valid ?? {}, test: evalVals.test ?? {} };
       epochs.push(summary);
       opts.onEpoch?.(summary);
@@ -245,27 +213,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
     let status: RunManifest['status'] = state.epoch >= cfg.epochs ? 'done' : interrupted ? 'interrupted' : 'running';
     if (divergedAt) status = 'diverged';
-    if (dir && manifest) {
-      manifest.status = status;
-      manifest.divergedAt = divergedAt;
-      if (status !== 'running') manifest.endedAt = new Date().toISOString();
-      writeManifest(dir, manifest);
-    }
+    rec?.finish(status, divergedAt);
     return { status, epochs, dir, divergedAt, params: countParams(state.model) };
   } catch (e) {
-    if (dir && manifest) {
-      manifest.status = 'failed';
-      manifest.error = (e as Error).message;
-      manifest.endedAt = new Date().toISOString();
-      try {
-        writeManifest(dir, manifest);
-      } catch {
-        // the cause (a full disk, a vanished folder) may block this too: the error below says it
-      }
-    }
+    rec?.fail(e);
     throw e;
   } finally {
-    lock?.release();
+    rec?.close();
     for (const i of insts) i.dispose?.();
     disposeState(state);
   }
