@@ -180,7 +180,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const records: MetricRecord[] = [];
       const base = { lr, center_lr: clr };
 
-      const tr = await trainEpoch(state, cfg, data.train, insts, needs, lr, clr, opts, records, stopAt, backgroundValue(data));
+      const ctx: EpochContext = { state, cfg, insts, needs, lr, clr, opts, stopAt };
+      const tr = await trainEpoch(ctx, data.train, records, backgroundValue(data));
       if (tr.interrupted) {
         // A signal mid-epoch: the partial epoch is not recorded; the last completed one stays.
         interrupted = true;
@@ -197,7 +198,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for (const split of ['valid', 'test'] as const) {
         const ds = data[split];
         if (ds.n === 0) continue;
-        const ev = evalPass(state, cfg, ds, split, insts, needs, lr, clr);
+        const ev = evalPass(ctx, ds, split);
         evalVals[split] = { ...base, ...summarize(ev.totals, cfg.lamb), ...ev.inst };
         records.push({ kind: 'epoch', epoch, split, ...evalVals[split] });
       }
@@ -251,19 +252,29 @@ function makeView(
   };
 }
 
+/** What one epoch's passes work with: the run's state and settings, and this epoch's learning rates. */
+interface EpochContext {
+  state: TrainState;
+  cfg: Config;
+  insts: Instrument[];
+  /** What the enabled instruments read back (features, activations, ...). */
+  needs: Set<Need>;
+  /** Model and centers learning rates of this epoch. */
+  lr: number;
+  clr: number;
+  opts: TrainOptions;
+  /** The last epoch this call trains (progress reports count towards it). */
+  stopAt: number;
+}
+
+/** One training pass over `ds`; step records go into `records`. */
 async function trainEpoch(
-  state: TrainState,
-  cfg: Config,
+  ctx: EpochContext,
   ds: Dataset,
-  insts: Instrument[],
-  needs: Set<Need>,
-  lr: number,
-  clr: number,
-  opts: TrainOptions,
   records: MetricRecord[],
-  stopAt: number,
   background: number,
 ): Promise<{ totals: PassTotals; inst: Values; diverged?: RunManifest['divergedAt']; interrupted?: boolean }> {
+  const { state, cfg, insts, needs, lr, clr, opts, stopAt } = ctx;
   const epoch = state.epoch;
   const bs = cfg.batch_size;
   const order = new Int32Array(ds.n);
@@ -368,16 +379,9 @@ async function trainEpoch(
   return { totals, inst };
 }
 
-function evalPass(
-  state: TrainState,
-  cfg: Config,
-  ds: Dataset,
-  split: Split,
-  insts: Instrument[],
-  needs: Set<Need>,
-  lr: number,
-  clr: number,
-): { totals: PassTotals; inst: Values } {
+/** One eval-mode pass over a valid or test split. */
+function evalPass(ctx: EpochContext, ds: Dataset, split: Split): { totals: PassTotals; inst: Values } {
+  const { state, cfg, insts, needs, lr, clr } = ctx;
   const epoch = state.epoch;
   const ev = insts.filter((i) => !i.splits || i.splits.includes(split));
   for (const i of ev) i.begin(split, epoch);
