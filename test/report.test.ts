@@ -218,6 +218,16 @@ describe('report page', () => {
       expect(charts.length).toBeGreaterThan(20);
       expect(charts.filter(([, ok]) => !ok)).toEqual([]);
       expect(await page.locator('#manifests').getByText(HOSTILE_RUN, { exact: true }).first().isVisible()).toBe(true);
+      // The first screen (1400x900) answers: the sentences with verdicts and ratios, and the forest plot.
+      await page.setViewportSize({ width: 1400, height: 900 });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const answer = await page.locator('#answer ul.answers li').allInnerTexts();
+      expect(answer.length).toBeGreaterThan(0);
+      expect(answer.join(' ')).toMatch(/x\d\.\d\d/);
+      expect(answer.some((t) => /rises over its trend|no spike|not decided/.test(t))).toBe(true);
+      const forest = (await page.locator('#answer svg.forest').boundingBox())!;
+      expect(forest.y + forest.height).toBeLessThan(900);
+      expect(await page.locator('#answer svg.forest circle').count()).toBe(analysis.results.filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.n > 0).length);
       const bodyText = await page.locator('body').innerText();
       expect(bodyText).toContain('x <!-- not a comment --> & </script><script>alert(3)</script>');
       expect(bodyText).toContain(HOSTILE_SENTENCE);
@@ -256,7 +266,7 @@ describe('report page', () => {
     expect(html).not.toMatch(/https?:\/\//);
     const charts = html.match(/<div class="chart"/g)?.length ?? 0;
     expect(charts).toBeGreaterThan(20);
-    expect(html.match(/<svg/g)?.length).toBe(charts);
+    expect(html.match(/<svg/g)?.length).toBe(charts + 1); // every chart, and the answer's forest plot
     expect(html).toContain(escapeHtml(HOSTILE_RUN));
     expect(html).not.toContain(HOSTILE_RUN);
 

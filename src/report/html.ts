@@ -186,6 +186,12 @@ export function manifestsHtml(runs: RunData[]): string {
 }
 
 export const CSS = `
+.answer ul.answers { font-size: 15px; line-height: 1.45; margin: 6px 0 10px; padding-left: 20px; }
+.answer ul.answers li { margin: 3px 0; }
+svg.forest text.lab, svg.forest text.val { font: 12px system-ui, sans-serif; fill: #222; }
+svg.forest text.tick { font: 11px system-ui, sans-serif; fill: #666; }
+.forest-fig figcaption { font-size: 12px; color: #555; max-width: 640px; }
+
 :root { color-scheme: light; --fg: #1d2329; --muted: #5b6670; --line: #d9dee3; --bg: #fff; --card: #fafbfc; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: var(--fg); background: var(--bg); }

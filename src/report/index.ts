@@ -14,6 +14,7 @@ import { loadBundles } from './assets.js';
 import { TemplateCache, planCharts, type ChartPlan } from './charts.js';
 import { ROWS_JS, materialize, prepareData, type PreparedData, type Row, type RowSource } from './data.js';
 import { assertInlineScriptSafe, escapeHtml as h, jsonForScript } from './escape.js';
+import { answerSection } from './answer.js';
 import { CSS, attributionTable, explanationHtml, fmtNum, manifestsHtml, seedTable, verdictTable } from './html.js';
 
 export { escapeHtml, jsonForScript } from './escape.js';
@@ -265,6 +266,7 @@ export async function buildReport(input: ReportInput): Promise<string> {
     '</section>';
 
   const toc = [
+    '<a href="#answer">Answer</a>',
     '<a href="#verdicts">Verdicts</a>',
     '<a href="#explanation">Explanation</a>',
     ...data.windows.map((w) => `<a href="#decay-${h(w.decay)}">Decay @${h(w.decay)}</a>`),
@@ -282,6 +284,7 @@ export async function buildReport(input: ReportInput): Promise<string> {
 
   const bodyHtml =
     `<main>\n${header}\n` +
+    `${answerSection(analysis)}\n` +
     `<section id="verdicts"><h2>Verdicts</h2>\n${verdictTable(analysis)}\n${seedTable(analysis.results)}\n${attributionTable(analysis.results)}</section>\n` +
     `<section id="explanation" class="explanation"><h2>Explanation</h2>\n${explanationHtml(analysis.explanation)}</section>\n` +
     `${windowSections}${noWindows}\n${overview}\n` +
