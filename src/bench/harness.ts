@@ -29,7 +29,7 @@ export function benchConfig(shape: BenchModel, steps: number, extra: Record<stri
   return resolveConfig(
     {
       ...raw,
-      data: { source: 'synthetic', classes: BENCH_CLASSES, train_per_class: perClass, valid_per_class: 0, test_per_class: 0, synthetic: { height: side, width: side, noise: 0.3 } },
+      data: { source: 'synthetic', classes: BENCH_CLASSES, train_per_class: perClass, valid_per_class: 0, test_per_class: 0, synthetic: { height: side, width: side, noise: 0.3 }, ...((extra.data as object | undefined) ?? {}) },
     },
     preset,
   );

@@ -61,7 +61,8 @@ async function instrumentOverhead(
   rounds: number,
   steps: number,
 ): Promise<{ cpu: Record<Kind, number>; wall: Record<Kind, number>; direct: Record<Kind, number>; paired: Record<Kind, number>; n: number }> {
-  const cfg = benchConfig('small', steps + 1, { instruments: { every: 1 } });
+  // 20% flipped labels, so that the memorisation instrument (default) does its work every step.
+  const cfg = benchConfig('small', steps + 1, { instruments: { every: 1 }, data: { label_noise: 0.2 } });
   const data = benchData(cfg);
   const cpu: Record<Kind, number[]> = { none: [], default: [], all: [] };
   const wall: Record<Kind, number[]> = { none: [], default: [], all: [] };
