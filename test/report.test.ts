@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -337,5 +338,25 @@ describe('report page', () => {
     writeReport(file, 'two');
     expect(readFileSync(file, 'utf8')).toBe('two');
     expect(readdirSync(dir)).toEqual(['r.html']);
+  });
+});
+
+describe('report --svg: every chart as a standalone SVG file, offline', () => {
+  it('writes one file per chart and the forest plot, with no external reference', async () => {
+    const runs = ['relu', 'prelu'].flatMap((variant) => [1, 2].map((seed) => syntheticRun({ variant, seed, epochs: 12, itersPerEpoch: 10, decayEpochs: [4, 8], spike: variant === 'relu', steps: 'none' })));
+    const analysis = syntheticAnalysis(runs, (v) => v === 'relu');
+    const dir = mkdtempSync(join(tmpdir(), 'sp-svg-'));
+    const html = await buildReport({ title: 'svg', runs, analysis, svgDir: dir });
+    const charts = html.match(/<div class="chart"/g)!.length;
+    const files = readdirSync(dir).sort();
+    expect(files.length).toBe(charts + 1);
+    expect(files[0]).toBe('00-answer-forest.svg');
+    for (const f of files) {
+      const svg = readFileSync(join(dir, f), 'utf8');
+      expect(svg.startsWith('<?xml')).toBe(true);
+      expect(svg).toMatch(/<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      expect(svg.replace(/xmlns(:xlink)?="[^"]*"/g, '')).not.toMatch(/https?:\/\//);
+      expect(f).toMatch(/^\d\d-[A-Za-z0-9_.-]+\.svg$/);
+    }
   });
 });

@@ -140,6 +140,7 @@ program
   .option('-o, --out <dir>', 'runs directory of a suite file (default runs/<suite name>)')
   .option('--static', 'no scripts: charts rendered to inline SVG')
   .option('--text', 'also print the verdicts, fork effects and explanation')
+  .option('--svg <dir>', 'also write every chart and the answer\'s forest plot as standalone SVG files (for papers and issue trackers)')
   .option('--json', 'print the analysis (verdicts, fork effects, checks) as JSON instead of writing the report')
   .action(reportCommand);
 

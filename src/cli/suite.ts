@@ -41,6 +41,8 @@ export interface SuiteCliOptions {
   text?: boolean;
   /** run: list the runs this invocation would train, write nothing. */
   dryRun?: boolean;
+  /** report: also write every chart as an SVG file into this folder. */
+  svg?: string;
   breakLock?: boolean;
 }
 
@@ -178,7 +180,7 @@ function thresholdsLine(a: SuiteAnalysis): string {
 
 async function writeSuiteReport(name: string, runs: RunData[], analysis: SuiteAnalysis, o: SuiteCliOptions): Promise<string> {
   const path = resolve(o.output ?? join('reports', `${name}.html`));
-  const html = await buildReport({ title: `spikeprobe: ${name}`, runs, analysis, static: o.static });
+  const html = await buildReport({ title: `spikeprobe: ${name}`, runs, analysis, static: o.static, ...(o.svg ? { svgDir: resolve(o.svg) } : {}) });
   writeReport(path, html);
   return path;
 }

@@ -14,7 +14,8 @@ import { loadBundles } from './assets.js';
 import { TemplateCache, planCharts, type ChartPlan } from './charts.js';
 import { ROWS_JS, materialize, prepareData, type PreparedData, type Row, type RowSource } from './data.js';
 import { assertInlineScriptSafe, escapeHtml as h, jsonForScript } from './escape.js';
-import { answerSection } from './answer.js';
+import { join } from 'node:path';
+import { answerSection, forestPlot } from './answer.js';
 import { CSS, attributionTable, explanationHtml, fmtNum, manifestsHtml, seedTable, verdictTable } from './html.js';
 
 export { escapeHtml, jsonForScript } from './escape.js';
@@ -26,6 +27,8 @@ export interface ReportInput {
   analysis: SuiteAnalysis;
   /** Render charts to inline SVG in Node; the page then has no scripts. */
   static?: boolean;
+  /** Also write every chart (and the answer's forest plot) as a standalone SVG file into this folder. */
+  svgDir?: string;
   /** Epochs either side of each decay epoch in the zoomed windows (default 3). */
   windowEpochs?: number;
   /** Points per variant and key over one window of step data before bucketing (default 200). */
@@ -210,19 +213,22 @@ export async function buildReport(input: ReportInput): Promise<string> {
 
   // Chart bodies: inline SVG in static mode, empty containers otherwise.
   const bodies: string[] = plan.charts.map(() => '');
-  if (isStatic) {
+  if (isStatic || input.svgDir) {
     const vega = await import('vega');
+    const files: string[] = [];
     for (let i = 0; i < plan.charts.length; i++) {
       const c = plan.charts[i]!;
       const spec = withData(cache.templates[refs[i]!.tpl]!, rowsFor(src, c));
       const view = new vega.View(vega.parse(spec as never), { renderer: 'none' });
       try {
         const svg = await view.toSVG();
-        bodies[i] = compactSvg(svg);
+        if (isStatic) bodies[i] = compactSvg(svg);
+        if (input.svgDir) files.push(writeSvg(input.svgDir, i + 1, c.section === 'window' && c.window ? `decay${c.window.decay}-${c.panel}` : `overview-${c.panel}`, svg));
       } finally {
         view.finalize();
       }
     }
+    if (input.svgDir) writeSvg(input.svgDir, 0, 'answer-forest', forestPlot(analysis).replace('<svg ', '<svg xmlns="http://www.w3.org/2000/svg" '));
   }
 
   // Sections.
@@ -324,6 +330,13 @@ export async function buildReport(input: ReportInput): Promise<string> {
     `<title>${h(input.title)}</title>\n<style>${CSS}</style>\n</head>\n` +
     `<body class="${isStatic ? 'static' : 'interactive'}">\n${bodyHtml}\n${scripts}\n</body>\n</html>\n`
   );
+}
+
+/** One chart as a standalone SVG file: `<dir>/<nn>-<name>.svg`, the name reduced to safe characters. */
+function writeSvg(dir: string, n: number, name: string, svg: string): string {
+  const file = join(dir, `${String(n).padStart(2, '0')}-${name.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 80)}.svg`);
+  writeFileAtomic(file, svg.startsWith('<?xml') ? svg : `<?xml version="1.0" encoding="UTF-8"?>\n${svg}`);
+  return file;
 }
 
 /** Write the report so that a reader never sees a half-written file (temp file in the same directory, then rename). */
