@@ -18,7 +18,7 @@ import { z } from 'zod';
  *     - { variant: relu, verdict: spike }
  *     - { variant: prelu, verdict: no-spike, split: train, resolution: epoch }
  *     - { variant: relu, ratio: { min: 1.05 }, split: test, decay: 8 }
- *   thresholds: { spikeRatio: 1.2, confidence: 0.95, preWindow: 4, postWindow: 2 }
+ *   thresholds: { spikeRatio: 1.2, confidence: 0.95, preWindow: 4, postWindow: 3 }
  */
 
 const variantName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'variant names: letters, digits, _ . - (max 64)');
