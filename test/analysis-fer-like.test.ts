@@ -32,7 +32,7 @@ describe('verdict defaults on the recorded FER-like runs', () => {
     for (const d of [10, 20]) expect(at('relu-clean', d).verdict).toBe('no-spike');
   });
 
-  it('a 2-epoch post window (the old default) misses part of the first rise', () => {
+  it('a 2-epoch post window misses part of the first rise', () => {
     const two = analyzeSuite('fer-like', runs, [], { postWindow: 2 });
     const r3 = at('relu', 10);
     const r2 = two.results.find((r) => r.variant === 'relu' && r.decayEpoch === 10 && r.split === 'train' && r.resolution === 'epoch')!;

@@ -208,7 +208,7 @@ export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise
   if (o.dryRun) {
     // What this invocation would train (its shard), and nothing written.
     const jobs = shardJobs(suite!.jobs, o.shard);
-    for (const j of jobs) process.stdout.write(`${j.id}\t${existsSync(join(outDir, j.id, MANIFEST)) ? jobState(outDir, j) : 'missing'}\t${join(outDir, j.id)}\n`);
+    for (const j of jobs) process.stdout.write(`${j.id}\t${jobState(outDir, j)}\t${join(outDir, j.id)}\n`);
     log(`spikeprobe: ${suite!.name}: ${jobs.length} of ${suite!.jobs.length} runs${o.shard ? ` in shard ${o.shard}` : ''} (dry run: nothing trained or written)`);
     return;
   }

@@ -17,18 +17,20 @@ export class ClassMoments {
   }
 
   add(features: Float32Array, labels: Int32Array): void {
+    for (let i = 0; i < labels.length; i++) this.addRow(features, i, labels[i]!);
+  }
+
+  /** Row `i` of features [N*D] as one sample of class c. */
+  addRow(features: Float32Array, i: number, c: number): void {
     const d = this.d;
-    for (let i = 0; i < labels.length; i++) {
-      const c = labels[i]!;
-      this.count[c]! += 1;
-      let s = 0;
-      for (let j = 0; j < d; j++) {
-        const v = features[i * d + j]!;
-        this.sum[c * d + j]! += v;
-        s += v * v;
-      }
-      this.sq[c]! += s;
+    this.count[c]! += 1;
+    let s = 0;
+    for (let j = 0; j < d; j++) {
+      const v = features[i * d + j]!;
+      this.sum[c * d + j]! += v;
+      s += v * v;
     }
+    this.sq[c]! += s;
   }
 
   get n(): number {

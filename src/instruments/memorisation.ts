@@ -67,7 +67,7 @@ export function memorisation(): Instrument {
         if (arg === y) s.correct++;
         if (g === 1 && arg === yt[i]) hits++;
         s.n++;
-        moments[g]!.add(f.subarray(i * d, (i + 1) * d), v.labels.subarray(i, i + 1));
+        moments[g]!.addRow(f, i, y);
       }
       GROUPS.forEach((_, g) => {
         const s = step[g]!;

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { convFlavor } from '../backend/index.js';
 import type { Activation, ModelConfig } from '../config/schema.js';
-import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, hasFastBatchNorm } from '../backend/index.js';
+import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, convFlavor, hasFastBatchNorm } from '../backend/index.js';
 import { Rng } from '../util/rng.js';
 
 /**

@@ -1,10 +1,9 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { crc32 } from '../util/crc32.js';
 import { InputError } from '../util/errors.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncDir, writeTemp } from '../util/atomic.js';
-import { rmSync } from 'node:fs';
 
 /**
  * One file holding named float32 arrays and a JSON header, that proves itself:

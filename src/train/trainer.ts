@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { convThreads } from '../backend/index.js';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -8,7 +7,7 @@ import { loadData, gatherBatch, augmentBatch, backgroundValue } from '../data/in
 import type { BatchView, Instrument, Need, Values } from '../instruments/types.js';
 import { centerLoss, centerGradient } from '../model/centerloss.js';
 import { forward, updateBnRunningStats, countParams, type ForwardResult } from '../model/resnet.js';
-import type { BackendInfo } from '../backend/index.js';
+import { convThreads, type BackendInfo } from '../backend/index.js';
 import { MANIFEST } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
 import { RunRecorder } from '../store/recorder.js';
