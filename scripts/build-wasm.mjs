@@ -44,7 +44,7 @@ for (const [name, flags] of Object.entries(flavors)) {
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (imports.join() !== 'env.memory') throw new Error(`${name}: unexpected imports ${imports}`);
   const exported = WebAssembly.Module.exports(mod).map((e) => e.name).sort().join();
-  if (exported !== '__stack_pointer,act_stats,add_into,bn_apply,bn_gdx,bn_gsums,bn_sum,bn_sumsq,conv_bwd_filter,conv_bwd_input,conv_fwd,filter_scratch,flavor,fwd_scratch,maxpool_grad,relu_grad,sgd_step,sgd_step_p') throw new Error(`${name}: unexpected exports ${exported}`);
+  if (exported !== '__stack_pointer,act_stats,add_into,bn_apply,bn_gdx,bn_gsums,bn_sum,bn_sumsq,conv_bwd_filter,conv_bwd_input,conv_fwd,conv_path,filter_scratch,flavor,fwd_scratch,maxpool_grad,relu_grad,sgd_step,sgd_step_p') throw new Error(`${name}: unexpected exports ${exported}`);
   out[name] = bytes.toString('base64');
 }
 const sha = createHash('sha256').update(source).digest('hex');

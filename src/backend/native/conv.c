@@ -103,6 +103,19 @@ static int wino_applies(int H, int W, int OH, int OW, int Ci, int Co, int KH, in
          Ci % 4 == 0 && Co % 8 == 0;
 }
 
+/*
+ * Which loops a conv takes: op 0 forward, 1 input gradient, 2 filter gradient; returns 0 Winograd,
+ * 1 gathered rows, 2 tiny map. The kernels below branch on it; exported for the measurement of
+ * which shapes take which loops (src/bench/conv-tiers.ts).
+ */
+EXPORT("conv_path") int conv_path(int op, int H, int W, int Ci, int OH, int OW, int Co, int KH, int KW, int sh, int sw, int pt, int pl) {
+  if (op == 1 ? wino_applies(OH, OW, H, W, Co, Ci, KH, KW, sh, sw, pt, pl) : wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl))
+    return 0;
+  if (op == 0) return OH * OW > TINY ? 1 : 2;
+  if (op == 1) return H * W <= TINY ? 2 : 1;
+  return OH * OW <= TINY && Ci % MR == 0 ? 2 : 1;
+}
+
 /* C[r][0..8) = sum_k A[r*as + k] * B[k*8 + 0..8) for r < MR (B packed 8 wide; output rows
  * through pointers). */
 static inline __attribute__((always_inline)) void micro_p(const float *A, int as, const float *B, int K,
@@ -476,7 +489,8 @@ static int group_blocks(int K, int blocks) {
 EXPORT("conv_fwd")
 void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int Ci, int OH, int OW, int Co, int KH,
               int KW, int sh, int sw, int pt, int pl, char *scratch) {
-  if (wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl)) {
+  const int path = conv_path(0, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl);
+  if (path == 0) {
     conv_wino4(x, w, y, N, H, W, Ci, Co, 3 * Ci * Co, Ci * Co, Co, 1, scratch);
     return;
   }
@@ -487,7 +501,7 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
   const float **rows = L.rows, **bptr = L.bptr;
   float **outs = L.outs;
   const int P = N * OH * OW, G = group_blocks(T * Ci, NB);
-  if (OH * OW > TINY) {
+  if (path == 1) {
     /* im2col chunks, K = T*Ci per row. Bp[nb] is then [R][8] already. */
     const int R = T * Ci, Rp = (R + 3) & ~3;
     float *A = (float *)(((unsigned)(L.zero + Ci + Co + 8 + 3 * T + MR) + 15) & ~15u);
@@ -510,7 +524,7 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
     }
     return;
   }
-  if (OH * OW <= TINY) {
+  if (path == 2) {
     /* Tiny maps: one output position at a time, live taps only; per 8-column block, MR images
      * per tile over all images (the block's live-tap weights, nT x Ci x 8 floats, stay in L1:
      * 1.7-2x faster than taking the blocks inside each image tile, measured). */
@@ -552,7 +566,8 @@ void conv_fwd(const float *x, const float *w, float *y, int N, int H, int W, int
 EXPORT("conv_bwd_input")
 void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, int W, int Ci, int OH, int OW, int Co,
                     int KH, int KW, int sh, int sw, int pt, int pl, char *scratch) {
-  if (wino_applies(OH, OW, H, W, Co, Ci, KH, KW, sh, sw, pt, pl)) {
+  const int path = conv_path(1, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl);
+  if (path == 0) {
     /* dx = conv3x3(dy, w flipped in both taps, ci and co swapped), stride 1, pad 1. */
     conv_wino4(dy, w + 8 * Ci * Co, dx, N, H, W, Co, Ci, -3 * Ci * Co, -Ci * Co, 1, Co, scratch);
     return;
@@ -565,7 +580,7 @@ void conv_bwd_input(const float *dy, const float *w, float *dx, int N, int H, in
   const float **rows = L.rows, **bptr = L.bptr;
   float **outs = L.outs;
   const int G = group_blocks(T * Co, NB);
-  if (H * W <= TINY) {
+  if (path == 2) {
     /* Tiny maps: one dx position at a time, live taps only, each 8-column block over all
      * images (as the forward's tiny maps). */
     int *taps = (int *)(zero + Ci + Co + 8);
@@ -839,7 +854,8 @@ EXPORT("filter_scratch") int filter_scratch(int T, int Ci, int Co) {
 EXPORT("conv_bwd_filter")
 void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, int W, int Ci, int OH, int OW, int Co,
                      int KH, int KW, int sh, int sw, int pt, int pl, char *scratch, int nb0, int nb1) {
-  if (wino_applies(H, W, OH, OW, Ci, Co, KH, KW, sh, sw, pt, pl)) {
+  const int path = conv_path(2, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl);
+  if (path == 0) {
     conv_wino4_filter(x, dy, dw, N, H, W, Ci, Co, nb0, nb1, scratch);
     return;
   }
@@ -852,7 +868,7 @@ void conv_bwd_filter(const float *x, const float *dy, float *dw, int N, int H, i
   float *dummy = (float *)(outs + MR);
   for (int r = 0; r < R; r++)
     for (int c = nb0 * 8; c < nb1 * 8; c++) dw[r * Co + c] = 0.f;
-  if (OH * OW <= TINY && Ci % MR == 0) {
+  if (path == 2) {
     /* Tiny maps: per chunk of images, output position q and live tap t,
      * dw[t] += X^T . D with X = x[images, tap input position, :] and D = dy[images, q, :], both
      * first copied to rows of a padded stride (an image's stride in x or dy is often a multiple
