@@ -36,10 +36,10 @@ for (const [name, flags] of Object.entries(flavors)) {
   const file = join(dir, `conv-${name}.wasm`);
   execFileSync(CLANG, [...common, ...flags, '-o', file, SRC], { stdio: 'inherit' });
   const bytes = readFileSync(file);
-  // The module shares the backend's memory: it imports that and nothing else (test/wasm-conv.test.ts
+  // The module shares the backend's memory: it imports that and nothing else (test/compiled-kernels.test.ts
   // checks that it writes nowhere but the buffers it is given and its stack). Its shadow stack
   // pointer (__stack_pointer, for the locals clang keeps in memory) is exported: every instance
-  // is given a stack region of its own (src/backend/wasm-conv.ts, conv-pool.ts).
+  // is given a stack region of its own (src/backend/compiled.ts, pool.ts).
   const mod = new WebAssembly.Module(bytes, {});
   const imports = WebAssembly.Module.imports(mod).map((i) => `${i.module}.${i.name}`);
   if (imports.join() !== 'env.memory') throw new Error(`${name}: unexpected imports ${imports}`);

@@ -9,10 +9,12 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/select.js';
 import { importSharedMemory, sharedHeap, SHARED_HEAP_MAX_PAGES } from '../src/backend/shared-heap.js';
-import { convPool, convSplitCalls, setConvThreads, SGD_STEP, unitSplitCalls, type WasmModuleLike } from '../src/backend/wasm-conv.js';
-import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
-import { bnSplitPasses } from '../src/backend/wasm-bn.js';
-import { simdOps } from '../src/backend/wasm-simd.js';
+import { convPool, setConvThreads, unitSplitCalls, type WasmModuleLike } from '../src/backend/compiled.js';
+import { convSplitCalls } from '../src/backend/compiled-kernels.js';
+import { SGD_STEP } from '../src/backend/ops.js';
+import { BN_APPLY, BN_GRAD, BN_STATS, hasFastBatchNorm } from '../src/backend/added-kernels.js';
+import { bnSplitPasses } from '../src/backend/compiled-bn.js';
+import { simdOps } from '../src/backend/simd-module.js';
 import { CONV_WASM_RELAXED } from '../src/backend/native/conv-wasm.js';
 import { randomValues, relErr } from './helpers.js';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import { InputError } from '../util/errors.js';
-import { wantedThreads } from './conv-pool.js';
+import { wantedThreads } from './pool.js';
 
 /**
  * Picks the best loadable tfjs backend at run time: tfjs-node-gpu, then tfjs-node (both optional
@@ -64,9 +64,8 @@ async function tryWasm(): Promise<string[]> {
   }
   if (!ok) throw new Error('wasm backend failed to initialise');
   await tf.ready();
-  const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
-  const { registerFastKernels } = await import('./fast-kernels.js');
-  return [...registerWasmTrainingKernels(), ...registerFastKernels('wasm')];
+  const { registerWasmTrainingKernels } = await import('./register.js');
+  return registerWasmTrainingKernels();
 }
 
 export function parseBackendChoice(v: string | undefined, field = '--backend'): BackendChoice {
@@ -117,15 +116,15 @@ export async function selectBackend(choice?: string): Promise<BackendInfo> {
       } else if (o === 'wasm') {
         shims = await tryWasm();
         provider = '@tensorflow/tfjs-backend-wasm';
-        const { convFlavor } = await import('./wasm-conv.js');
+        const { convFlavor } = await import('./compiled.js');
         convBuild = convFlavor() ?? 'xnnpack';
         const { sharedHeap } = await import('./shared-heap.js');
         heap = sharedHeap() ? 'shared' : 'own';
       } else {
         const ok = await tf.setBackend('cpu');
         if (!ok) throw new Error('cpu backend failed to initialise');
-        const { registerFastKernels } = await import('./fast-kernels.js');
-        shims = registerFastKernels('cpu');
+        const { registerCpuKernels } = await import('./register.js');
+        shims = registerCpuKernels();
         provider = '@tensorflow/tfjs-backend-cpu';
       }
       await tf.ready();

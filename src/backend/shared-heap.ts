@@ -1,6 +1,6 @@
 /**
  * Run tfjs-backend-wasm's single-threaded build on a SHARED WebAssembly.Memory, so that the conv
- * thread pool's workers (./conv-pool.ts) can work on tensors where they live instead of on copies.
+ * thread pool's workers (./pool.ts) can work on tensors where they live instead of on copies.
  *
  * The module defines and exports its memory. importSharedMemory() rewrites the binary so that it
  * imports `env.memory` instead, as a shared memory with the same minimum (nothing else changes:

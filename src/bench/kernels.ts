@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the wasm training kernels (src/backend/wasm-kernels.ts) on
+ * Micro-benchmark of the wasm training kernels (src/backend/replaced-kernels.ts) on
  * the conv shapes of a small ResNet: batch 64, 28x28x1 input, widths 16/32/64.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/kernels.js [--reps N] [--batch N]
@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from '../backend/wasm-kernels.js';
+import { registerWasmTrainingKernels } from '../backend/register.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'valid' | [[number, number], [number, number], [number, number], [number, number]];

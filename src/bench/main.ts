@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { convThreads } from '../backend/wasm-conv.js';
+import { convThreads } from '../backend/compiled.js';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
 import type { PresetName } from '../config/presets.js';
 import { benchConfig, benchData, fmt, median, table, timeTrainSteps } from './harness.js';

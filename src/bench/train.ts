@@ -9,7 +9,7 @@
  * Models: small (16/32/64 at 28 px), fer (the FER-like regime's ResNet18 layout at width 16 on
  * 48 px images, the investigation's base run), seed (the seed's ResNet18, 512-d, 28 px).
  * tfjs: the real trainer step (src/train/trainer.ts train(), synthetic 1-channel data, 8 classes) on
- * wasm with the conv kernels on 1 thread and on 2 (the conv thread pool, src/backend/conv-pool.ts),
+ * wasm with the conv kernels on 1 thread and on 2 (the conv thread pool, src/backend/pool.ts),
  * plus cpu with --cpu (hundreds of times slower: one step).
  * PyTorch: bench/torch_step.py (same ResNet, BN, CE + the seed's center loss, SGD momentum 0.9
  * wd 5e-4, centers SGD, the three scalars read back per step) at the same thread counts. Each
@@ -26,7 +26,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
-import { convThreads, setConvThreads } from '../backend/wasm-conv.js';
+import { convThreads, setConvThreads } from '../backend/compiled.js';
 import { benchConfig, benchData, fmt, median, table, timeTrainSteps, type BenchModel } from './harness.js';
 
 const argv = process.argv.slice(2);

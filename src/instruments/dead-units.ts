@@ -39,7 +39,7 @@ export function deadUnits(): Instrument {
       let fracs: Float32Array;
       let chMax: tf.Tensor1D[];
       if (tf.getKernel(ACT_STATS, tf.getBackend())) {
-        // One pass per activation (src/backend/fast-kernels.ts): channel max and count <= 0.
+        // One pass per activation (src/backend/added-kernels.ts): channel max and count <= 0.
         const r = acts.map((a) => tf.engine().runKernel(ACT_STATS, { x: a.t }) as unknown as [tf.Tensor1D, tf.Tensor1D]);
         chMax = r.map((x) => x[0]);
         const counts = tf.tidy(() => tf.concat(r.map((x) => x[1])).dataSync() as Float32Array);

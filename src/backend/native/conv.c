@@ -1,5 +1,6 @@
 /*
- * spikeprobe's compiled kernels for the tfjs wasm backend (loaded by src/backend/wasm-conv.ts):
+ * spikeprobe's compiled kernels for the tfjs wasm backend (loaded by src/backend/compiled.ts; called
+ * by src/backend/compiled-kernels.ts and compiled-bn.ts):
  *  - conv_fwd, conv_bwd_input, conv_bwd_filter: forward, input gradient and filter gradient of a
  *    2-D convolution in NHWC with explicit padding, on one register-blocked GEMM micro-kernel
  *    (MR = 4 rows x 8 columns of float32, f32x4 vectors; 5 and 6 rows spill registers in V8 and
@@ -14,7 +15,7 @@
  *    act_stats (per-channel max and count of non-positive values, for the dead-units instrument),
  *    relu_grad (ReLU's gradient in one pass);
  *  - bn_sum, bn_sumsq, bn_apply, bn_gsums, bn_gdx: training-mode BatchNorm passes over a range of
- *    rows, with the residual add and ReLU fused in (src/backend/wasm-bn.ts).
+ *    rows, with the residual add and ReLU fused in (src/backend/compiled-bn.ts).
  * scripts/build-wasm.mjs compiles it with relaxed SIMD (f32x4.relaxed_madd: a fused multiply-add
  * where the CPU has one) and with plain SIMD128 (multiply, then add), each for the backend's own
  * memory and for a shared memory (the conv thread pool). The module imports that memory and uses
@@ -1072,7 +1073,7 @@ void sgd_step_p(const float *p, const float *buf, const float *g, float *pOut, f
 
 /*
  * Training-mode BatchNorm over channels-last rows ([rows][C], C % 4 == 0), the passes of
- * src/backend/fast-kernels.ts: per-channel sums in float64 (PyTorch's CPU accumulation type),
+ * src/backend/added-kernels.ts: per-channel sums in float64 (PyTorch's CPU accumulation type),
  * everything element-wise in float32 in the order the unfused tfjs ops take. Each call covers a
  * range of rows (the caller splits the rows in fixed parts over the thread pool and adds the
  * parts' sums in order, so results do not depend on the thread count). Optional pointers are 0.

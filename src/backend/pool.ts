@@ -1,5 +1,5 @@
 /**
- * Threads for the compiled kernels (./wasm-conv.ts, ./wasm-bn.ts) under Node.
+ * Threads for the compiled kernels (./compiled-kernels.ts, ./compiled-bn.ts) under Node.
  *
  * tfjs-backend-wasm runs its single-threaded build under Node (its threaded build needs worker
  * script paths Node does not give it). The pool keeps `threads - 1` worker_threads, each running
@@ -11,8 +11,8 @@
  * thread. The forward conv and the input gradient are split by images; the filter gradient
  * by 8-column blocks of dw, so every output element is computed by the same code in the same
  * order as with one thread: results are bit-identical whatever the thread count (tested).
- * On a shared heap the pool also runs the BatchNorm passes (./wasm-bn.ts, split by rows), the
- * SGD step of large parameters and MaxPoolGrad (./wasm-conv.ts, by element blocks and images).
+ * On a shared heap the pool also runs the BatchNorm passes (./compiled-bn.ts, split by rows), the
+ * SGD step of large parameters and MaxPoolGrad (./compiled-kernels.ts, by element blocks and images).
  *
  * Workers are unref'd (they never keep the process alive). After a job a worker spins for up to
  * SPIN_MS for the next one, then sleeps on Atomics: an idle pool costs nothing. SPIKEPROBE_THREADS=n sets the thread count (default: the cores Node reports, at
@@ -21,9 +21,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { InputError } from '../util/errors.js';
-import { convWorkerMain } from './conv-worker.js';
+import { convWorkerMain } from './pool-worker.js';
 
-/** The worker's whole program: ./conv-worker.ts, run as eval'd CommonJS (no file path to resolve from dist/ or src/). */
+/** The worker's whole program: ./pool-worker.ts, run as eval'd CommonJS (no file path to resolve from dist/ or src/). */
 const WORKER_SOURCE = `(${convWorkerMain.toString()})();`;
 
 /** The module's exports a worker can run, by index (a job names its op by that index). */
@@ -108,7 +108,7 @@ export class ConvPool {
   post(i: number, op: number, ...calls: number[][]): void {
     const s = this.slots[i]!;
     const n = calls[0]?.length ?? 0;
-    if (calls.some((a) => a.length !== n) || 8 + n * calls.length > CTRL_INTS) throw new Error('conv-pool: bad job');
+    if (calls.some((a) => a.length !== n) || 8 + n * calls.length > CTRL_INTS) throw new Error('pool: bad job');
     s.ctrl[2] = op;
     s.ctrl[3] = n;
     s.ctrl[5] = calls.length;
@@ -131,10 +131,10 @@ export class ConvPool {
     for (;;) {
       const done = Atomics.load(s.ctrl, 1);
       if (done === s.seq) break;
-      if (Date.now() - start > WAIT_LIMIT_MS) throw new Error(`conv-pool: worker ${i + 1} did not answer in ${WAIT_LIMIT_MS / 1000} s`);
+      if (Date.now() - start > WAIT_LIMIT_MS) throw new Error(`pool: worker ${i + 1} did not answer in ${WAIT_LIMIT_MS / 1000} s`);
       Atomics.wait(s.ctrl, 1, done, 1000);
     }
-    if (s.ctrl[4] !== 0) throw new Error('conv-pool: a worker failed');
+    if (s.ctrl[4] !== 0) throw new Error('pool: a worker failed');
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 /**
- * The conv pool's worker program (src/backend/conv-pool.ts), a real module that tsc checks. The pool
+ * The conv pool's worker program (src/backend/pool.ts), a real module that tsc checks. The pool
  * starts each worker with `(${convWorkerMain.toString()})()` as eval'd CommonJS, so this function is
  * self-contained: it reaches Node only through `require` inside its body, and nothing outside it.
  *

@@ -1,5 +1,5 @@
 /**
- * The compiled conv kernels (src/backend/native/conv.c via src/backend/wasm-conv.ts): the
+ * The compiled conv kernels (src/backend/native/conv.c via src/backend/compiled.ts): the
  * committed wasm matches its C source, writes nowhere but the buffers it is given (it shares the
  * backend's heap from address 0), and computes the forward conv, input gradient and filter
  * gradient of the ResNets' shapes as the cpu backend does, in both builds (fused multiply-add and
@@ -11,11 +11,13 @@ import v8 from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmTrainingKernels } from '../src/backend/register.js';
 import { TorchSGD } from '../src/train/sgd.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { STACK_BYTES } from '../src/backend/conv-pool.js';
-import { convFlavor, convKernels, convSplitCalls, kernelsOf, SGD_STEP, convThreads, setConvThreads, type ConvExports } from '../src/backend/wasm-conv.js';
+import { STACK_BYTES } from '../src/backend/pool.js';
+import { convFlavor, convKernels, kernelsOf, convThreads, setConvThreads, type ConvExports } from '../src/backend/compiled.js';
+import { convSplitCalls } from '../src/backend/compiled-kernels.js';
+import { SGD_STEP } from '../src/backend/ops.js';
 import { randomValues, relErr } from './helpers.js';
 import { CONV_SOURCE_SHA256, CONV_WASM_RELAXED, CONV_WASM_SIMD } from '../src/backend/native/conv-wasm.js';
 

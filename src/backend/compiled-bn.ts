@@ -1,7 +1,7 @@
 /**
  * Training-mode BatchNorm on the 'wasm' backend with the compiled passes of ./native/conv.c
  * (bn_sum, bn_sumsq, bn_apply, bn_gsums, bn_gdx), optionally fused with the ReLU after it and the
- * residual added before that ReLU, and split over the conv thread pool (./conv-pool.ts) where the
+ * residual added before that ReLU, and split over the conv thread pool (./pool.ts) where the
  * backend's heap is shared.
  *
  * Every pass walks the rows of a channels-last [rows, C] array (C % 4 == 0) in ROW_PARTS fixed
@@ -12,8 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { splitRange, type PoolOp } from './conv-pool.js';
-import { addr, convPool, kernelsOf, runOnPool, withScratch, type ConvExports, type WasmModuleLike } from './wasm-conv.js';
+import { splitRange, type PoolOp } from './pool.js';
+import { addr, convPool, kernelsOf, runOnPool, withScratch, type ConvExports, type WasmModuleLike } from './compiled.js';
 
 type Info = tf.TensorInfo;
 type Ko = { k: ConvExports; mod: WasmModuleLike };

@@ -1,5 +1,5 @@
 /**
- * The speed paths of the model and backends (src/backend/fast-kernels.ts, the cropped convs of
+ * The speed paths of the model and backends (src/backend/added-kernels.ts, the cropped convs of
  * src/model/resnet.ts) against a plain-ops reference of the same PyTorch semantics: a ResNet
  * forward written here with tf.conv2d (full filters, symmetric padding) and tf.moments BatchNorm,
  * its loss and the gradient of every parameter, on cpu (reference) and on each test backend.
@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ModelSchema } from '../src/config/schema.js';
 import { createModel, disposeModel, forward, activate, type BnLayer, type Model } from '../src/model/resnet.js';
-import { ACT_STATS, BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, RELU_GRAD, hasFastBatchNorm } from '../src/backend/fast-kernels.js';
-import { simdOps } from '../src/backend/wasm-simd.js';
+import { ACT_STATS, BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, RELU_GRAD, hasFastBatchNorm } from '../src/backend/added-kernels.js';
+import { simdOps } from '../src/backend/simd-module.js';
 import { randomValues, relErr, TEST_BACKENDS, useBackend } from './helpers.js';
 
 /** The model's training forward with plain ops: full 3x3/7x7 filters, tf.moments BatchNorm. */
@@ -92,7 +92,7 @@ describe.each(TEST_BACKENDS)('fast training paths on %s match plain ops on cpu',
     });
   }
 
-  // C = 8 runs the compiled passes (src/backend/wasm-bn.ts) on wasm, C = 6 the TypeScript ones.
+  // C = 8 runs the compiled passes (src/backend/compiled-bn.ts) on wasm, C = 6 the TypeScript ones.
   it.each([8, 6])('BatchNorm kernels (C=%i): forward and analytic backward match tf.moments + ops', async (C) => {
     await useBackend(backend);
     if (backend === 'wasm') expect(simdOps((tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory)).not.toBeNull();

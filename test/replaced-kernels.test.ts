@@ -1,5 +1,5 @@
 /**
- * The wasm training kernels (src/backend/wasm-kernels.ts) against the cpu
+ * The wasm training kernels (src/backend/replaced-kernels.ts) against the cpu
  * backend: raw kernels on random shapes, tf.grads of conv2d / gather, a whole
  * small-ResNet training step, and a leak check. Shapes are small: the cpu
  * reference is a naive loop and the machine is shared.
@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from '../src/backend/wasm-kernels.js';
+import { registerWasmTrainingKernels } from '../src/backend/register.js';
 import { randomValues, relErr } from './helpers.js';
 
 type Backend = 'cpu' | 'wasm';

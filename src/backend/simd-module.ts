@@ -1,7 +1,7 @@
 /**
- * WebAssembly SIMD copy and compare loops for fast-kernels.ts on the 'wasm' backend (Transpose,
+ * WebAssembly SIMD copy and compare loops for ./replaced-kernels.ts on the 'wasm' backend (Transpose,
  * Slice, GatherV2, scalar LessEqual/Greater). (The BatchNorm passes are compiled C now:
- * ./native/conv.c through ./wasm-bn.ts.)
+ * ./native/conv.c through ./compiled-bn.ts.)
  *
  * A tiny module, assembled here byte by byte (no toolchain), that imports the tfjs wasm backend's
  * own WebAssembly.Memory, so it reads and writes tensors where they live. Offsets are byte

@@ -1,153 +1,30 @@
 /**
- * Kernels for the tfjs 'wasm' backend compiled from ./native/conv.c: forward, input gradient and
- * filter gradient of an NHWC 2-D convolution on one register-blocked GEMM micro-kernel (4 rows x 8
- * columns), plus MaxPoolGrad and a fused SGD step. 3x3 stride-1 'same' convs (most of a ResNet)
- * take Winograd F(4x4, 3x3) on maps of 4x4 and more for the forward, the input and the filter
- * gradient (4x fewer multiplies; max error relative to the largest value ~2e-6-1e-5 against the
- * cpu backend at batch 32); the others run on gathered rows (im2col chunks; dy rows per stride phase for the input
- * gradient) or, on maps of at most 16 positions, on the live taps only. Where the engine has
- * relaxed SIMD, the kernels multiply and add in one fused instruction (f32x4.relaxed_madd), which
- * XNNPACK's build inside tfjs-backend-wasm cannot use. Large convs are split over a thread pool
- * (./conv-pool.ts) so that results do not depend on the thread count.
- *
- * Node 20's V8 ships relaxed SIMD behind --experimental-wasm-relaxed-simd; it is switched on at
- * run time (v8.setFlagsFromString) before the module compiles. SPIKEPROBE_WASM_FMA=0 keeps the
- * plain-SIMD build (multiply, then add: the rounding of XNNPACK's kernels). Which one ran is
- * part of the backend record (BackendInfo.convBuild, the manifest's `kernels`), since fused and
- * unfused sums round apart.
- *
- * The module imports the backend's own WebAssembly.Memory (its shared-memory build where that heap
- * is shared, ./shared-heap.ts) and works on tensors where they live;
- * its scratch (packed or transformed weights, row pointers, im2col chunks, Winograd blocks,
- * partial sums) comes from the backend's malloc and is freed before the kernel returns.
+ * The compiled module's kernels behind tfjs kernels (./replaced-kernels.ts, ./added-kernels.ts):
+ * forward, input gradient and filter gradient of an NHWC 2-D convolution on one register-blocked
+ * GEMM micro-kernel (4 rows x 8 columns), MaxPoolGrad, per-channel activation statistics, ReLU's
+ * gradient and a fused SGD step. Inside the module a conv takes one of three loops (conv_path):
+ * 3x3 stride-1 'same' convs on maps of 4x4 and more take Winograd F(4x4, 3x3) for the forward, the
+ * input and the filter gradient (4x fewer multiplies; max error relative to the largest value
+ * ~2e-6-1e-5 against the cpu backend at batch 32); the others run on gathered rows (im2col chunks;
+ * dy rows per stride phase for the input gradient) or, on maps of at most 16 positions, on the
+ * live taps only. Which shapes take which loop: `node dist/bench/conv-tiers.js`
+ * (docs/benchmarks.md). Large convs are split over the thread pool (./pool.ts) so that results do
+ * not depend on the thread count.
  */
-import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
-import { SGD_STEP } from './ops.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { ConvPool, OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, opIndex, splitRange, STACK_BYTES, wantedThreads, type PoolOp } from './conv-pool.js';
-import { CONV_WASM_RELAXED, CONV_WASM_RELAXED_SHARED, CONV_WASM_SIMD, CONV_WASM_SIMD_SHARED } from './native/conv-wasm.js';
+import { SGD_STEP } from './ops.js';
+import { OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, splitRange } from './pool.js';
+import { noteConvTier, type ConvOp } from './tiers.js';
+import { addr, convPool, kernelsOf, runOnPool, splitUnits, withScratch, type ConvExports, type Geometry, type WasmModuleLike } from './compiled.js';
 
-export type ConvFlavor = 'relaxed-simd-fma' | 'simd128';
+const PATHS = ['winograd', 'rows', 'tiny'] as const;
+const OPS: ConvOp[] = ['fwd', 'dx', 'dw'];
 
-type Geometry = [
-  N: number, H: number, W: number, Ci: number, OH: number, OW: number, Co: number,
-  KH: number, KW: number, sh: number, sw: number, pt: number, pl: number,
-];
-
-export interface ConvExports {
-  /** The module's shadow-stack pointer (set per instance to a region of its own: STACK_BYTES). */
-  __stack_pointer: WebAssembly.Global;
-  flavor(): number;
-  fwd_scratch(T: number, Ci: number, Co: number): number;
-  filter_scratch(T: number, Ci: number, Co: number): number;
-  conv_fwd(x: number, w: number, y: number, ...rest: [...Geometry, number]): void;
-  conv_bwd_input(dy: number, w: number, dx: number, ...rest: [...Geometry, number]): void;
-  conv_bwd_filter(x: number, dy: number, dw: number, ...rest: [...Geometry, number, number, number]): void;
-  add_into(dst: number, src: number, n: number): void;
-  maxpool_grad(dy: number, x: number, dx: number, B: number, H: number, W: number, C: number, OH: number, OW: number,
-    sh: number, sw: number, fh: number, fw: number, top: number, left: number, scratch: number): void;
-  sgd_step(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, lr: number, m: number, wd: number, first: number): void;
-  sgd_step_p(p: number, buf: number, g: number, pOut: number, bufOut: number, n: number, params: number): void;
-  act_stats(x: number, n: number, C: number, mx: number): number;
-  relu_grad(dy: number, x: number, out: number, n: number): void;
-  bn_sum(x: number, rows: number, C: number, acc: number): void;
-  bn_sumsq(x: number, rows: number, C: number, mean: number, acc: number): void;
-  bn_apply(x: number, r: number, y: number, rows: number, C: number, a: number, b: number, relu: number): void;
-  bn_gsums(dy: number, y: number, x: number, g: number, rows: number, C: number, mean: number, s: number, d: number): void;
-  bn_gdx(g: number, x: number, dx: number, rows: number, C: number, mean: number, gm: number, k: number, sc: number): void;
-}
-
-let compiled: { module: WebAssembly.Module; flavor: ConvFlavor } | null | undefined;
-/** Whether this engine needed --experimental-wasm-relaxed-simd (Node 20; Node 22+ ship relaxed SIMD). */
-let relaxedFlag = false;
-const instances = new WeakMap<WebAssembly.Memory, ConvExports>();
-
-/** Compile the best build this engine runs (once per process); null without wasm SIMD. */
-export function convModule(): { module: WebAssembly.Module; flavor: ConvFlavor } | null {
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  if (process.env.SPIKEPROBE_WASM_FMA !== '0') {
-    const relaxed = Buffer.from(CONV_WASM_RELAXED, 'base64');
-    if (!WebAssembly.validate(relaxed)) {
-      try {
-        relaxedFlag = true;
-        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-      } catch {
-        // not V8 or flags locked: the plain build below
-      }
-    }
-    if (WebAssembly.validate(relaxed)) compiled = { module: new WebAssembly.Module(relaxed), flavor: 'relaxed-simd-fma' };
-  }
-  if (compiled === null) {
-    const simd = Buffer.from(CONV_WASM_SIMD, 'base64');
-    if (WebAssembly.validate(simd)) compiled = { module: new WebAssembly.Module(simd), flavor: 'simd128' };
-  }
-  return compiled;
-}
-
-let sharedBuild: WebAssembly.Module | undefined;
-
-/** The shared-memory build of the flavor convModule() chose (for a shared heap and the pool's workers). */
-function sharedModule(): WebAssembly.Module | null {
-  const c = convModule();
-  if (!c) return null;
-  sharedBuild ??= new WebAssembly.Module(Buffer.from(c.flavor === 'relaxed-simd-fma' ? CONV_WASM_RELAXED_SHARED : CONV_WASM_SIMD_SHARED, 'base64'));
-  return sharedBuild;
-}
-
-const isShared = (memory: WebAssembly.Memory) => typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-
-/** The kernels bound to `memory` (the wasm backend's heap, shared or not), or null where they cannot run. */
-export function convKernels(memory: WebAssembly.Memory | undefined): ConvExports | null {
-  if (!memory) return null;
-  const hit = instances.get(memory);
-  if (hit) return hit;
-  const c = convModule();
-  if (!c) return null;
-  const module = isShared(memory) ? sharedModule() : c.module;
-  if (!module) return null;
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
-  instances.set(memory, exports);
-  return exports;
-}
-
-let pool: ConvPool | null | undefined;
-let threadsOverride: number | undefined;
-
-/**
- * The conv thread pool (null: one thread, or threads unavailable). Started on first use; where the
- * backend's `heap` is shared (./shared-heap.ts) its workers compute on it in place.
- */
-export function convPool(mod?: WasmModuleLike): ConvPool | null {
-  const heap = mod?.asm?.memory;
-  if (pool !== undefined && (pool === null || !heap || !isShared(heap) || pool.memory === heap)) return pool;
-  pool?.close();
-  pool = null;
-  const threads = threadsOverride ?? wantedThreads();
-  const c = convModule();
-  if (!c || threads < 2 || typeof SharedArrayBuffer === 'undefined') return pool;
-  try {
-    const inPlace = heap && isShared(heap) ? heap : undefined;
-    // The workers' stacks, in the heap they share (kept for the process: a pool lives as long).
-    const stacks = inPlace ? align16(mod!._malloc((threads - 1) * STACK_BYTES + 16) >>> 0) : 0;
-    pool = new ConvPool(threads, sharedModule()!, c.flavor === 'relaxed-simd-fma' && relaxedFlag, inPlace, stacks);
-  } catch {
-    pool = null; // no shared wasm memory or no worker_threads: one thread
-  }
-  return pool;
-}
-
-/** Threads the conv kernels use (1 without a pool). */
-export function convThreads(): number {
-  return convPool()?.threads ?? 1;
-}
-
-/** Stop the pool and use `threads` from the next conv on (undefined: SPIKEPROBE_THREADS again). */
-export function setConvThreads(threads: number | undefined): void {
-  pool?.close();
-  pool = undefined;
-  threadsOverride = threads;
+/** Count which loops conv_path picks for this geometry (./tiers.ts; nothing when tracing is off). */
+function notePath(ko: { k: ConvExports }, op: 0 | 1 | 2, g: Geometry): void {
+  const [, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl] = g;
+  noteConvTier(OPS[op]!, PATHS[ko.k.conv_path(op, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl)]!, [g[0], H, W, Ci], [KH, KW, Ci, Co], sh);
 }
 
 /** Below this many multiply-adds a conv stays on the calling thread (hand-off costs ~0.1 ms). */
@@ -162,43 +39,6 @@ export function convSplitCalls(): number {
   return splitCalls;
 }
 
-export interface WasmModuleLike {
-  asm?: { memory?: WebAssembly.Memory };
-  _malloc(n: number): number;
-  _free(p: number): void;
-}
-
-export const align16 = (p: number) => (p + 15) & ~15;
-const stacked = new WeakSet<ConvExports>();
-
-/** The kernels on the backend's heap, their shadow stack (STACK_BYTES) allocated there on first use. */
-export function kernelsOf(backend: BackendWasm): { k: ConvExports; mod: WasmModuleLike } | null {
-  const mod = backend.wasm as unknown as WasmModuleLike;
-  const k = convKernels(mod.asm?.memory);
-  if (!k) return null;
-  if (!stacked.has(k)) {
-    const p = mod._malloc(STACK_BYTES + 16) >>> 0;
-    if (p === 0) throw new Error('wasm-conv: malloc for the kernels\' stack failed');
-    k.__stack_pointer.value = align16(p) + STACK_BYTES; // grows down; kept for the process
-    stacked.add(k);
-  }
-  return { k, mod };
-}
-
-/** Byte offset of a tensor's data in the wasm heap. */
-export function addr(backend: BackendWasm, info: tf.TensorInfo): number {
-  return backend.typedArrayFromHeap(info).byteOffset;
-}
-
-export function withScratch<T>(mod: WasmModuleLike, bytes: number, f: (p: number) => T): T {
-  const p = mod._malloc(bytes) >>> 0;
-  if (p === 0) throw new Error(`wasm-conv: malloc(${bytes}) failed`);
-  try {
-    return f(p);
-  } finally {
-    mod._free(p);
-  }
-}
 
 type Shape4 = [number, number, number, number];
 
@@ -392,6 +232,7 @@ export function fastConv2D(backend: BackendWasm, x: tf.TensorInfo, filter: tf.Te
   const T = info.filterHeight * info.filterWidth;
   const g: Geometry = [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
     info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  notePath(ko, 0, g);
   const scratch = ko.k.fwd_scratch(T, info.inChannels, info.outChannels);
   if (imageSplit(backend, ko, OP_FWD, x, filter, out, g, g[1] * g[2] * g[3], g[4] * g[5] * g[6], scratch)) return out;
   withScratch(ko.mod, scratch, (s) => ko.k.conv_fwd(addr(backend, x), addr(backend, filter), addr(backend, out), ...g, s));
@@ -418,6 +259,7 @@ export function fastConv2DBackpropInput(backend: BackendWasm, dy: tf.TensorInfo,
   const T = info.filterHeight * info.filterWidth;
   const g: Geometry = [N, H, W, Ci, OH, OW, Co, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
     info.padInfo.top, info.padInfo.left];
+  notePath(ko, 1, g);
   const scratch = ko.k.fwd_scratch(T, Ci, Co);
   if (imageSplit(backend, ko, OP_BWD_INPUT, dy, filter, out, g, OH * OW * Co, H * W * Ci, scratch)) return out;
   withScratch(ko.mod, scratch, (s) => ko.k.conv_bwd_input(addr(backend, dy), addr(backend, filter), addr(backend, out), ...g, s));
@@ -443,49 +285,14 @@ export function fastConv2DBackpropFilter(backend: BackendWasm, x: tf.TensorInfo,
     return out;
   }
   const g: Geometry = [N, H, W, Ci, OH, OW, Co, KH, KW, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  notePath(ko, 2, g);
   filterParts(backend, ko, x, dy, out, g);
   return out;
 }
 
-/** Floats below which an element-wise kernel (SGD step, MaxPoolGrad) stays on the calling thread. */
-const MIN_PARALLEL_FLOATS = 1 << 16;
-
-let unitSplits = 0;
-/** How many SGD steps and MaxPoolGrads were split over the pool so far (for tests). */
-export function unitSplitCalls(): number {
-  return unitSplits;
-}
 
 /**
- * Run `op` once per entry of calls[j] on thread j (j = 0: this one, the others on the pool's
- * workers, all at once); calls[j] are the integer arguments of each call, in order.
- */
-export function runOnPool(ko: { k: ConvExports; mod: WasmModuleLike }, p: ConvPool | null, op: PoolOp, calls: number[][][]): void {
-  const fn = ko.k[op] as (...a: number[]) => void;
-  for (let j = 1; j < calls.length; j++) p!.post(j - 1, opIndex(op), ...calls[j]!);
-  try {
-    for (const a of calls[0] ?? []) fn(...a);
-  } finally {
-    for (let j = 1; j < calls.length; j++) p!.wait(j - 1);
-  }
-}
-
-/**
- * Run `op` over [0, units) in contiguous ranges, one per thread (this one the first), where the
- * heap is shared and `floats` is large enough; else in one call here. args(a, b, j) are the
- * integer arguments of the call for units [a, b) on thread j. Every unit is computed by the same
- * code whatever the split, so results do not depend on the thread count.
- */
-function splitUnits(ko: { k: ConvExports; mod: WasmModuleLike }, op: PoolOp, units: number, floats: number,
-  args: (a: number, b: number, j: number) => number[]): void {
-  const p = floats >= MIN_PARALLEL_FLOATS ? convPool(ko.mod) : null;
-  const parts = splitRange(units, p && p.inPlace ? Math.min(p.threads, units) : 1).filter(([a, b]) => b > a);
-  if (parts.length > 1) unitSplits++;
-  runOnPool(ko, p, op, parts.map(([a, b], j) => [args(a, b, j)]));
-}
-
-/**
- * MaxPoolGrad (NHWC, float32) in the compiled module, same semantics as fast-kernels.ts' loop
+ * MaxPoolGrad (NHWC, float32) in the compiled module, same semantics as replaced-kernels.ts' loop
  * (the first maximum of each window in row-major order gets the gradient), split by images over
  * the pool; null where the module cannot run.
  */
@@ -533,7 +340,6 @@ export function fastReluGrad(backend: BackendWasm, dy: tf.TensorInfo, x: tf.Tens
   return out;
 }
 
-export { SGD_STEP } from './ops.js';
 
 /**
  * One torch.optim.SGD step of one parameter (src/train/sgd.ts), fused: inputs p, buf (any tensor
@@ -565,9 +371,4 @@ export function sgdStepKernel(args: { inputs: tf.NamedTensorInfoMap; backend: {}
     });
   });
   return [pOut, bufOut];
-}
-
-/** Which build the conv kernels use in this process (null: none, XNNPACK paths only). */
-export function convFlavor(): ConvFlavor | null {
-  return convModule()?.flavor ?? null;
 }
