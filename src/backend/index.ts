@@ -6,7 +6,7 @@
  * fused BatchNorm is there). Everything else in src/backend is the backend's own business; tests and
  * benchmarks may reach inside.
  */
-export { BACKEND_CHOICES, TFJS_VERSION, selectBackend, type BackendChoice, type BackendInfo } from './select.js';
+export { BACKEND_CHOICES, TFJS_VERSION, backendRecord, selectBackend, type BackendChoice, type BackendInfo } from './select.js';
 export { ACT_STATS, BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, RELU_GRAD, SGD_STEP } from './ops.js';
 export { conv2dTorch } from './conv.js';
 export { convFlavor, convThreads } from './compiled.js';

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { wantedThreads } from './pool.js';
+import { convThreads } from './compiled.js';
 
 /**
  * Picks the best loadable tfjs backend at run time: tfjs-node-gpu, then tfjs-node (both optional
@@ -37,6 +38,11 @@ export interface BackendInfo {
 }
 
 let current: BackendInfo | undefined;
+
+/** What a run's manifest records of the backend: its name and, on wasm, the compiled build and its threads. */
+export function backendRecord(info: BackendInfo): { backend: string; kernels?: string; threads?: number } {
+  return { backend: info.name, ...(info.convBuild ? { kernels: info.convBuild, threads: convThreads() } : {}) };
+}
 
 async function tryNative(pkg: string): Promise<void> {
   // A variable specifier keeps bundlers and tsc from resolving the optional package statically.

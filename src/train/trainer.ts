@@ -7,7 +7,7 @@ import { loadData, gatherBatch, augmentBatch, backgroundValue } from '../data/in
 import type { BatchView, Instrument, Need, Values } from '../instruments/types.js';
 import { centerLoss, centerGradient } from '../model/centerloss.js';
 import { forward, updateBnRunningStats, countParams, type ForwardResult } from '../model/resnet.js';
-import { convThreads, type BackendInfo } from '../backend/index.js';
+import { backendRecord, type BackendInfo } from '../backend/index.js';
 import { MANIFEST } from '../store/run-store.js';
 import type { MetricRecord, RunManifest, Split } from '../store/types.js';
 import { RunRecorder } from '../store/recorder.js';
@@ -137,10 +137,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   try {
     if (dir) {
       rec = RunRecorder.open(dir, { resume: opts.resume === true, breakLock: opts.breakLock, notice });
-      const kernels = opts.backend.convBuild ? { kernels: opts.backend.convBuild, threads: convThreads() } : {};
+      const backend = backendRecord(opts.backend);
       if (rec.previous) {
         if (rec.checkpoint) restore(state, rec.checkpoint.meta, rec.checkpoint.tensors);
-        rec.resume(state.epoch, { backend: opts.backend.name, ...kernels });
+        rec.resume(state.epoch, backend);
       } else {
         rec.start({
           format: 1,
@@ -148,8 +148,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           variant: opts.variant ?? '',
           suite: opts.suite,
           seed: cfg.seed,
-          backend: opts.backend.name,
-          ...kernels,
+          ...backend,
           config: cfg as unknown as Record<string, unknown>,
           decayEpochs: decays,
           baseDir: resolve(opts.baseDir ?? process.cwd()),
