@@ -49,9 +49,18 @@ describe('explanation', () => {
   it('says which term carried the rise, the feature scale and the dead units', () => {
     const attr = a.explanation.find((s) => s.startsWith('ReLU across the decay:'));
     expect(attr).toBeDefined();
-    expect(attr).toContain(`${Math.round(WITHIN * 100)}% of the rise over trend is within-class variance`);
-    expect(attr).toContain(`${Math.round((1 - WITHIN) * 100)}% center lag`);
-    expect(attr).toContain(`feature scale +${Math.round(FEAT_RISE * 100)}%`);
+    // The rise as terms that add up: ln(post mean / trend) = ln scale + ln relative spread + ln lag, each with its share.
+    const r = a.results.find((x) => x.variant === 'ReLU' && x.split === 'train' && x.resolution === 'epoch' && x.decayEpoch === 20)!;
+    const dec = r.attribution!.decomposition!;
+    expect(dec.terms.map((t) => t.part)).toEqual(['scale', 'spread', 'lag']);
+    expect(dec.terms.reduce((s, t) => s + t.log, 0)).toBeCloseTo(dec.total, 12);
+    expect(attr).toContain(`the post-window mean is x${Math.exp(dec.total).toFixed(2)} its trend = `);
+    for (const t of dec.terms) expect(attr).toContain(`x${Math.exp(t.log).toFixed(2)} (${Math.round((t.log / dec.total) * 100)}%)`);
+    const shares = [...attr!.matchAll(/ x\d\.\d\d \((-?\d+)%\)/g)].map((m) => Number(m[1]));
+    expect(shares.length).toBe(3);
+    expect(Math.abs(shares.reduce((x, y) => x + y, 0) - 100)).toBeLessThanOrEqual(2);
+    // The synthetic runs scale the features by (1 + FEAT_RISE) after the decay: the scale term says so.
+    expect(attr).toContain(`feature scale x${(1 + FEAT_RISE).toFixed(2)}`);
     expect(attr).toContain('dead units 0.00 -> 0.02');
     expect(attr).toContain('lr 0.100 -> 0.0100');
   });

@@ -8,9 +8,14 @@ import { findChromium } from '../src/env/browser.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { RunData, SuiteAnalysis } from '../src/analysis/types.js';
 import type { MetricRecord } from '../src/store/types.js';
-import { buildReport, escapeHtml, jsonForScript, materialize, prepareData, writeReport } from '../src/report/index.js';
+import { buildComparisonReport, buildReport, escapeHtml, jsonForScript, materialize, prepareData, writeReport } from '../src/report/index.js';
 import { ROWS_JS, type Query, type RowSource } from '../src/report/data.js';
+import { QUERY_FIELDS, SERIES_FIELDS, inverse, renameFields } from '../src/report/page/payload.js';
 import { syntheticAnalysis, syntheticRun } from '../src/bench/synthetic-report.js';
+import { analyzeRuns } from '../src/suite/analyze.js';
+import { loadSuite } from '../src/suite/load.js';
+import { buildAnswer } from '../src/analysis/answer.js';
+import { fmtRatio } from '../src/analysis/format.js';
 
 const CHROMIUM = findChromium().path ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve('test-artifacts');
@@ -107,14 +112,14 @@ describe('report data', () => {
     const b = run('relu', 2, [rec('epoch', 0, { center: 3 }), rec('epoch', 1, { center: 4 })]);
     const d = prepareData([a, b], { windowEpochs: 1 });
     expect(d.variants).toEqual(['relu']);
-    const src = { variants: d.variants, splits: d.splits, keys: d.keys, klab: d.keys, xs: d.xs, series: d.series };
+    const src = { variants: d.variants, splits: d.splits, keys: d.keys, keyLabels: d.keys, xs: d.xs, series: d.series };
     const k = d.keys.indexOf('center');
-    const rows = materialize(src, { t: 'e', k: [k], lab: 'split' });
+    const rows = materialize(src, { kind: 'epoch', keys: [k], label: 'split' });
     expect(rows.map((r) => [r.epoch, r.x, r.mean, r.lo, r.hi, r.n])).toEqual([
       [0, 0.5, 2, 1, 3, 2],
       [1, 1.5, 3, 2, 4, 2],
     ]);
-    const steps = materialize(src, { t: 's', k: [k], lab: 'split', a: 1, b: 3 });
+    const steps = materialize(src, { kind: 'step', keys: [k], label: 'split', from: 1, to: 3 });
     // epoch 1 starts at step 4, epoch 2 at step 8: 4 iterations per epoch.
     expect(steps.map((r) => [r.x, r.mean])).toEqual([
       [1, 5],
@@ -132,8 +137,8 @@ describe('report data', () => {
     for (let s = 0; s < 7000; s++) records.push(rec('step', Math.floor(s / 1000), { step: s, iter: s % 1000, center: s === 3500 ? 100 : 1 }));
     const d = prepareData([run('relu', 1, records, [3])], { windowEpochs: 3, stepPointsPerWindow: 100 });
     expect(d.bucketed).toEqual([true]);
-    const src = { variants: d.variants, splits: d.splits, keys: d.keys, klab: d.keys, xs: d.xs, series: d.series };
-    const rows = materialize(src, { t: 's', k: [d.keys.indexOf('center')], lab: 'split' });
+    const src = { variants: d.variants, splits: d.splits, keys: d.keys, keyLabels: d.keys, xs: d.xs, series: d.series };
+    const rows = materialize(src, { kind: 'step', keys: [d.keys.indexOf('center')], label: 'split' });
     expect(rows.length).toBeLessThanOrEqual(101);
     expect(Math.max(...rows.map((r) => r.hi ?? 0))).toBe(100);
     expect(Math.max(...rows.map((r) => r.mean ?? 0))).toBeLessThan(100);
@@ -142,19 +147,24 @@ describe('report data', () => {
   it("the page's row builder (ROWS_JS) gives the same rows as materialize", () => {
     const { runs } = suite();
     const d = prepareData(runs);
-    const src: RowSource = { variants: d.variants, splits: d.splits, keys: d.keys, klab: d.keys.map((k) => k.replace(/^.*\//, '')), xs: d.xs, series: d.series };
+    const src: RowSource = { variants: d.variants, splits: d.splits, keys: d.keys, keyLabels: d.keys.map((k) => k.replace(/^.*\//, '')), xs: d.xs, series: d.series };
     const rows = new Function(`${ROWS_JS}; return rows;`)() as (p: RowSource, q: Query) => unknown[];
     const k = (name: string): number => d.keys.indexOf(name);
     const queries: Query[] = [
-      { t: 'e', k: [k('center')], lab: 'split' },
-      { t: 'e', k: [k('cl_within'), k('cl_lag')], s: [0], lab: 'key', a: 5, b: 11 },
-      { t: 's', k: [k('center')], lab: 'split', a: 5, b: 12 },
-      { t: 's', k: [k('dead_frac/conv1'), k('dead_frac/fc1')], lab: 'key', a: 13, b: 20 },
+      { kind: 'epoch', keys: [k('center')], label: 'split' },
+      { kind: 'epoch', keys: [k('cl_within'), k('cl_lag')], splits: [0], label: 'key', from: 5, to: 11 },
+      { kind: 'step', keys: [k('center')], label: 'split', from: 5, to: 12 },
+      { kind: 'step', keys: [k('dead_frac/conv1'), k('dead_frac/fc1')], label: 'key', from: 13, to: 20 },
     ];
+    // As the page sees it: series and queries written under compact names, expanded by the page's own function.
+    const rename = new Function(`return ${renameFields.toString()};`)() as typeof renameFields;
+    const pageSrc = { ...src, series: rename(rename(src.series, SERIES_FIELDS), inverse(SERIES_FIELDS)) } as unknown as RowSource;
+    expect(JSON.stringify(rename(src.series, SERIES_FIELDS))).not.toContain('"firstEpoch"');
     for (const q of queries) {
       const expected = materialize(src, q);
       expect(expected.length).toBeGreaterThan(0);
-      expect(rows(src, q)).toEqual(expected);
+      const pageQuery = rename(rename([q], QUERY_FIELDS), inverse(QUERY_FIELDS))[0] as unknown as Query;
+      expect(rows(pageSrc, pageQuery)).toEqual(expected);
     }
   });
 });
@@ -218,17 +228,19 @@ describe('report page', () => {
       const charts = await page.$$eval('.chart', (els) => els.map((e) => [e.id, !!e.querySelector('svg, canvas')] as [string, boolean]));
       expect(charts.length).toBeGreaterThan(20);
       expect(charts.filter(([, ok]) => !ok)).toEqual([]);
-      expect(await page.locator('#manifests').getByText(HOSTILE_RUN, { exact: true }).first().isVisible()).toBe(true);
       // The first screen (1400x900) answers: the sentences with verdicts and ratios, and the forest plot.
       await page.setViewportSize({ width: 1400, height: 900 });
       await page.evaluate(() => window.scrollTo(0, 0));
       const answer = await page.locator('#answer ul.answers li').allInnerTexts();
       expect(answer.length).toBeGreaterThan(0);
       expect(answer.join(' ')).toMatch(/x\d\.\d\d/);
-      expect(answer.some((t) => /rises over its trend|no spike|not decided/.test(t))).toBe(true);
+      expect(answer.some((t) => /rises .*over its trend|no spike|not decided/.test(t))).toBe(true);
       const forest = (await page.locator('#answer svg.forest').boundingBox())!;
       expect(forest.y + forest.height).toBeLessThan(900);
-      expect(await page.locator('#answer svg.forest circle').count()).toBe(analysis.results.filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.n > 0).length);
+      expect(await page.locator('#answer svg.forest circle').count()).toBe(analysis.results.filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.metric === 'center' && r.n > 0).length);
+      // Collapsed blocks (manifests, the long explanation) hold the hostile strings as text.
+      await page.$$eval('details', (ds) => ds.forEach((d) => ((d as HTMLDetailsElement).open = true)));
+      expect(await page.locator('#manifests').getByText(HOSTILE_RUN, { exact: true }).first().isVisible()).toBe(true);
       const bodyText = await page.locator('body').innerText();
       expect(bodyText).toContain('x <!-- not a comment --> & </script><script>alert(3)</script>');
       expect(bodyText).toContain(HOSTILE_SENTENCE);
@@ -275,6 +287,7 @@ describe('report page', () => {
     try {
       const ok = await page.$$eval('.chart', (els) => els.every((e) => !!e.querySelector('svg')));
       expect(ok).toBe(true);
+      await page.$$eval('details', (ds) => ds.forEach((d) => ((d as HTMLDetailsElement).open = true)));
       expect(await page.locator('#manifests').getByText(HOSTILE_RUN, { exact: true }).first().isVisible()).toBe(true);
       await page.screenshot({ path: join(ARTIFACTS, 'report-static.png'), fullPage: true });
       expect(watch.consoleErrors).toEqual([]);
@@ -307,6 +320,9 @@ describe('report page', () => {
         // (Node's text measuring, without a canvas, shortens long legend labels in static mode.)
         expect(await page.locator('#chart-0 svg text', { hasText: isStatic ? '<img src=x onerror=alert' : variant }).count()).toBeGreaterThan(0);
         expect(await page.locator('img').count()).toBe(0);
+        // The answer on the first screen names the variant as text, in its sentence and in the forest plot.
+        expect(await page.locator('#answer ul.answers li').first().innerText()).toContain(variant);
+        expect(await page.locator('#answer svg.forest text', { hasText: `${variant}, decay 5` }).count()).toBe(1);
         expect(watch.consoleErrors).toEqual([]);
         expect(watch.pageErrors).toEqual([]);
         expect(watch.dialogs).toEqual([]);
@@ -357,6 +373,199 @@ describe('report --svg: every chart as a standalone SVG file, offline', () => {
       expect(svg).toMatch(/<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
       expect(svg.replace(/xmlns(:xlink)?="[^"]*"/g, '')).not.toMatch(/https?:\/\//);
       expect(f).toMatch(/^\d\d-[A-Za-z0-9_.-]+\.svg$/);
+    }
+  });
+});
+
+/**
+ * The default suite's recorded runs (probes/fer-demo.yaml, 12 runs with the fork; epoch records in
+ * test/fixtures/report/fer-demo.json, written by scripts/make-report-fixture.mjs from runs/fer-demo),
+ * with the roles the suite file states.
+ */
+function demoSuite(): { runs: RunData[]; analysis: SuiteAnalysis } {
+  const fixture = JSON.parse(readFileSync(resolve('test/fixtures/report/fer-demo.json'), 'utf8')) as { runs: RunData[] };
+  const suiteFile = loadSuite(resolve('probes/fer-demo.yaml'));
+  return { runs: fixture.runs, analysis: analyzeRuns(suiteFile.name, fixture.runs, suiteFile.expect, suiteFile.thresholds, suiteFile.roles) };
+}
+
+describe('report on the recorded demo suite (Chromium, 1400x900)', () => {
+  let browser: Browser | undefined;
+  const { runs, analysis } = demoSuite();
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is needed for the report browser test but ${CHROMIUM} does not exist`);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('the first screen answers: verdict sentences with ratios, causes, fixes and the forest plot; the page is short; no error, no request', async () => {
+    const html = await buildReport({ title: 'spikeprobe: fer-demo', runs, analysis });
+    const file = join(ARTIFACTS, 'report-demo.html');
+    writeReport(file, html);
+    const { page, watch } = await openReport(browser!, file);
+    try {
+      await page.setViewportSize({ width: 1400, height: 900 });
+      await page.waitForFunction(() => document.body.getAttribute('data-charts') === 'done', undefined, { timeout: 120_000 });
+      await page.evaluate(() => window.scrollTo(0, 0));
+      const answer = buildAnswer(analysis);
+      expect(answer.baseline).toBe('relu');
+      // Every variant sentence is on the first screen and carries each decay's measured ratio on the train split.
+      const items = page.locator('#answer ul.answers li:not(.more)');
+      expect(await items.count()).toBe(answer.variants.length);
+      for (let i = 0; i < answer.variants.length; i++) {
+        const line = answer.variants[i]!;
+        const li = items.nth(i);
+        const text = await li.innerText();
+        expect(text.startsWith(line.variant)).toBe(true);
+        for (const r of line.results) expect(text).toContain(fmtRatio(r.ratioMean));
+        expect(text).toMatch(/rises|no spike|not decided/);
+        const box = (await li.boundingBox())!;
+        expect(box.y + box.height).toBeLessThan(900);
+      }
+      expect(await items.first().innerText()).toMatch(/^relu \(baseline\): the train center loss rises x\d\.\d\d \(95% CI \d\.\d\d-\d\.\d\d, 3 seeds\)/);
+      // The fork (cleaning the labels at the decay) is the first cause; then what the rise is made of; the fix states its effect and its test accuracy.
+      const cause = page.locator('#answer ol.causes li').first();
+      expect(await cause.innerText()).toContain('relu-clean6');
+      expect(await page.locator('#answer ul.composition li').first().innerText()).toMatch(/^relu at 6: the mean of the 3 epochs after the decay is x\d\.\d\d its trend = /);
+      const fix = page.locator('#answer ul.fixes li').first();
+      expect(await fix.innerText()).toMatch(/^prelu: (removes|shrinks|does not remove) the rise .*test accuracy \d\.\d{3} against \d\.\d{3}/);
+      for (const el of [cause, fix, page.locator('#answer svg.forest')]) {
+        const box = (await el.boundingBox())!;
+        expect(box.y + box.height).toBeLessThan(900);
+      }
+      // The forest plot: a train dot per variant x decay, each row linking to that decay's panels.
+      // (A fork's twin is left out at decays before its fork, where it repeats its parent's records.)
+      const forkAt = new Map(analysis.forks!.map((f) => [f.fork, f.at]));
+      const trainRows = analysis.results.filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.metric === 'center' && r.n > 0 && !(r.decayEpoch < (forkAt.get(r.variant) ?? -Infinity)));
+      expect(await page.locator('#answer svg.forest circle.split-train').count()).toBe(trainRows.length);
+      const targets = await page.$$eval('#answer svg.forest a', (as) => as.map((a) => a.getAttribute('href')));
+      for (const t of new Set(targets)) expect(await page.locator(t!).count()).toBe(1);
+      // Decay panels lead with the center loss and its split; the rest is collapsed.
+      for (const d of [6, 11]) {
+        const open = await page.$$eval(`#decay-${d} > .grid .chart`, (els) => els.map((e) => e.getAttribute('data-panel')));
+        expect(open).toEqual(['center', 'cl']);
+        expect(await page.locator(`#decay-${d} details.more-charts .chart`).count()).toBeGreaterThan(3);
+      }
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      console.log(`report-demo: page height ${height} px with every details element closed`);
+      expect(height).toBeLessThan(12_000);
+      await page.screenshot({ path: join(ARTIFACTS, 'report-demo-first-screen.png') });
+      expect(watch.consoleErrors).toEqual([]);
+      expect(watch.pageErrors).toEqual([]);
+      expect(watch.requests).toEqual([pathToFileURL(file).href]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('saves the forest plot and a chart as SVG and PNG offline (no request, within the CSP)', async () => {
+    const html = await buildReport({ title: 'spikeprobe: fer-demo', runs, analysis });
+    const file = join(ARTIFACTS, 'report-demo-export.html');
+    writeReport(file, html);
+    const { page, watch } = await openReport(browser!, file);
+    try {
+      await page.waitForFunction(() => document.body.getAttribute('data-charts') === 'done', undefined, { timeout: 120_000 });
+      for (const target of ['forest', 'chart-0']) {
+        for (const format of ['svg', 'png']) {
+          const [download] = await Promise.all([page.waitForEvent('download', { timeout: 20_000 }), page.click(`button[data-target="${target}"][data-export="${format}"]`)]);
+          expect(download.suggestedFilename()).toBe(`${target === 'forest' ? 'forest' : 'decay6-center'}.${format}`);
+          const bytes = readFileSync((await download.path())!);
+          if (format === 'png') {
+            expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+            // IHDR width and height: the figure at twice its size.
+            expect(bytes.readUInt32BE(16)).toBeGreaterThan(500);
+            expect(bytes.readUInt32BE(20)).toBeGreaterThan(150);
+          } else {
+            const svg = bytes.toString('utf8');
+            expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+            expect(svg.replace(/xmlns(:xlink)?="[^"]*"/g, '')).not.toMatch(/https?:\/\//);
+            expect(svg).toContain(target === 'forest' ? 'relu, decay 6' : 'center loss');
+          }
+        }
+      }
+      expect(await page.locator('[data-export-error]').count()).toBe(0);
+      expect(watch.consoleErrors).toEqual([]);
+      expect(watch.pageErrors).toEqual([]);
+      expect(watch.requests).toEqual([pathToFileURL(file).href]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('the center panel of each decay marks the fitted trend and the measured peak the verdict used', async () => {
+    const html = await buildReport({ title: 'marks', runs, analysis });
+    const payload = JSON.parse(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1]!) as {
+      charts: { id: string; m?: { T: { variant: string; x: number; mean: number }[]; P: { variant: string; x: number; mean: number }[] } }[];
+    };
+    const ids = [6, 11].map((d) => /<section id="decay-(\d+)">[\s\S]*?<div class="chart" id="(chart-\d+)" data-panel="center"/.exec(html.slice(html.indexOf(`<section id="decay-${d}">`)))![2]!);
+    for (const [i, d] of [6, 11].entries()) {
+      const marks = payload.charts.find((c) => c.id === ids[i])!.m!;
+      const results = analysis.results.filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.metric === 'center' && r.decayEpoch === d && r.n > 0);
+      expect(marks.P.map((p) => p.variant).sort()).toEqual(results.map((r) => r.variant).sort());
+      for (const r of results) {
+        const peak = marks.P.find((p) => p.variant === r.variant)!;
+        const observed = r.seeds.reduce((a, s) => a + s.observed, 0) / r.seeds.length;
+        expect(peak.mean).toBeCloseTo(observed, 3);
+        expect(peak.x).toBeCloseTo(r.seeds.reduce((a, s) => a + s.at, 0) / r.seeds.length + 0.5, 3);
+        // The trend runs over the pre window and the peak window, and passes through the expected value at the peak.
+        const line = marks.T.filter((t) => t.variant === r.variant);
+        expect(line.map((t) => t.x)).toEqual(Array.from({ length: analysis.thresholds.preWindow + analysis.thresholds.postWindow }, (_, k) => d - analysis.thresholds.preWindow + k + 0.5));
+        if (r.seeds.every((s) => s.at === r.seeds[0]!.at)) {
+          const at = line.find((t) => t.x === r.seeds[0]!.at + 0.5)!;
+          expect(at.mean).toBeCloseTo(r.seeds.reduce((a, s) => a + s.expected, 0) / r.seeds.length, 3);
+        }
+      }
+    }
+  });
+
+  it('static page: the same answer without scripts or buttons', async () => {
+    const html = await buildReport({ title: 'spikeprobe: fer-demo', runs, analysis, static: true });
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toContain('data-export');
+    for (const line of buildAnswer(analysis).variants) expect(html).toContain(escapeHtml(line.sentence));
+  });
+});
+
+describe('two suites side by side (report A B)', () => {
+  it('puts both answers and one verdict table on a page without scripts; hostile names stay text', async () => {
+    const demo = demoSuite();
+    const dir = join(import.meta.dirname, 'fixtures', 'analysis', 'fer-like');
+    const ferRuns: RunData[] = readdirSync(dir).map((f) => ({ dir: f, ...(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Omit<RunData, 'dir'>) }));
+    for (const r of ferRuns) if (r.manifest.variant === 'relu-clean') r.manifest.variant = HOSTILE_RUN;
+    const fer = analyzeRuns('fer-like', ferRuns, [], {});
+    const html = buildComparisonReport({ title: 'before vs after', suites: [{ label: 'fer-demo', analysis: demo.analysis, runs: demo.runs.length }, { label: 'fer-like', analysis: fer, runs: ferRuns.length }] });
+    expect(html).not.toMatch(/<script/i);
+    expect(html).toContain("script-src 'none'");
+    expect(html).not.toContain(HOSTILE_RUN);
+    const file = join(ARTIFACTS, 'report-compare.html');
+    writeReport(file, html);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const { page, watch } = await openReport(browser, file);
+      await page.setViewportSize({ width: 1400, height: 900 });
+      // Both answers, side by side on the first screen.
+      const boxes = await page.$$eval('.compare-col', (cols) => cols.map((c) => c.getBoundingClientRect().toJSON() as DOMRect));
+      expect(boxes.length).toBe(2);
+      expect(boxes[1]!.x).toBeGreaterThan(boxes[0]!.x + boxes[0]!.width - 1);
+      expect(boxes[1]!.y).toBe(boxes[0]!.y);
+      for (const [i, a] of [demo.analysis, fer].entries()) {
+        const first = buildAnswer(a).variants[0]!;
+        expect(await page.locator(`#answer-${i + 1} ul.answers li`).first().innerText()).toBe(first.sentence);
+      }
+      // One row per variant x decay of either suite; each cell the suite's train ratio.
+      const keys = new Set([...demo.analysis.results, ...fer.results].filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.metric === 'center' && r.n > 0).map((r) => `${r.variant}|${r.decayEpoch}`));
+      expect(await page.locator('table.compare tbody tr').count()).toBe(keys.size);
+      expect(await page.getByText(HOSTILE_RUN, { exact: false }).count()).toBeGreaterThan(0);
+      expect(await page.locator('img').count()).toBe(0);
+      expect(watch.consoleErrors).toEqual([]);
+      expect(watch.dialogs).toEqual([]);
+      expect(watch.requests).toEqual([pathToFileURL(file).href]);
+      await page.screenshot({ path: join(ARTIFACTS, 'report-compare.png') });
+    } finally {
+      await browser.close();
     }
   });
 });

@@ -27,13 +27,16 @@
  * Absent when the center loss did not rise or the parts were not recorded.
  */
 import type { MetricRecord } from '../store/types.js';
-import type { Attribution, TrendExcess } from './types.js';
+import type { Attribution, LogDecomposition, TrendExcess } from './types.js';
 import { fitTrend, predictTrend } from './trend.js';
 import { meanOr } from './stats.js';
 
 export const WITHIN_KEY = 'cl_within';
 export const LAG_KEY = 'cl_lag';
 export const FEAT_SQ_KEY = 'feat_sq';
+export const CLEAN_KEY = 'center/clean';
+export const FLIPPED_KEY = 'center/flipped';
+export const FLIPPED_SHARE_KEY = 'flipped_share';
 
 /** Keys of a record that are positions or labels, not measurements. */
 const NOT_MEASURED = new Set(['kind', 'epoch', 'split', 'step', 'iter']);
@@ -120,6 +123,14 @@ export function attributeWindow(
   if (w) detrended.within = w;
   if (l) detrended.lag = l;
   if (f) detrended.featSq = f;
+  const cl = detrend(pre, post, xOf, CLEAN_KEY);
+  const fl = detrend(pre, post, xOf, FLIPPED_KEY);
+  const share = flippedShare([...pre, ...post], metric);
+  if (cl && fl && share !== undefined) {
+    detrended.clean = cl;
+    detrended.flipped = fl;
+    detrended.flippedShare = share;
+  }
   const out: Attribution = { center: c.change, others: sortByRelChange(others), detrended };
   if (byKey.has(WITHIN_KEY)) out.within = byKey.get(WITHIN_KEY)!.change;
   if (byKey.has(LAG_KEY)) out.lag = byKey.get(LAG_KEY)!.change;
@@ -127,12 +138,56 @@ export function attributeWindow(
   return finishAttribution(out);
 }
 
-/** Fill `shares` and `carrier` from the detrended numbers (see the module comment). */
+/**
+ * The share s of flipped samples: the recorded flipped_share, else from center = (1 - s) clean + s flipped
+ * record by record (the memorisation instrument's split); mean over the records that give one.
+ */
+function flippedShare(records: readonly MetricRecord[], metric: string): number | undefined {
+  const xs: number[] = [];
+  for (const r of records) {
+    const s = num(r, FLIPPED_SHARE_KEY);
+    if (s !== undefined) {
+      xs.push(s);
+      continue;
+    }
+    const c = num(r, metric);
+    const cl = num(r, CLEAN_KEY);
+    const fl = num(r, FLIPPED_KEY);
+    if (c !== undefined && cl !== undefined && fl !== undefined && Math.abs(fl - cl) > 1e-9) xs.push((c - cl) / (fl - cl));
+  }
+  return xs.length ? meanOr(xs) : undefined;
+}
+
+/** The log decomposition of the detrended center loss (types.ts LogDecomposition); undefined when a term is not positive. */
+export function logDecomposition(d: NonNullable<Attribution['detrended']>): LogDecomposition | undefined {
+  const { center: c, within: w, featSq: f } = d;
+  if (!w || !(c.observed > 0 && c.expected > 0 && w.observed > 0 && w.expected > 0)) return undefined;
+  const total = Math.log(c.observed / c.expected);
+  const lag = Math.log(c.observed / w.observed) - Math.log(c.expected / w.expected);
+  if (f && f.observed > 0 && f.expected > 0) {
+    const scale = Math.log(f.observed / f.expected);
+    const spread = Math.log(w.observed / f.observed) - Math.log(w.expected / f.expected);
+    return { total, terms: [{ part: 'scale', log: scale }, { part: 'spread', log: spread }, { part: 'lag', log: lag }] };
+  }
+  return { total, terms: [{ part: 'within', log: Math.log(w.observed / w.expected) }, { part: 'lag', log: lag }] };
+}
+
+/** Fill `shares`, `carrier`, `decomposition` and `samples` from the detrended numbers (see the module comment). */
 export function finishAttribution(a: Attribution): Attribution {
   delete a.shares;
   delete a.carrier;
+  delete a.decomposition;
+  delete a.samples;
   const d = a.detrended;
+  if (d) {
+    const dec = logDecomposition(d);
+    if (dec) a.decomposition = dec;
+  }
   if (!d || !(d.center.excess > 0)) return a;
+  if (d.clean && d.flipped && d.flippedShare !== undefined) {
+    const s = d.flippedShare;
+    a.samples = { clean: ((1 - s) * d.clean.excess) / d.center.excess, flipped: (s * d.flipped.excess) / d.center.excess };
+  }
   if (d.within && d.lag) {
     a.shares = { within: d.within.excess / d.center.excess, lag: d.lag.excess / d.center.excess };
   }
@@ -193,6 +248,14 @@ export function combineAttributions(list: readonly Attribution[]): Attribution |
     if (w) d.within = w;
     if (l) d.lag = l;
     if (f) d.featSq = f;
+    const cl = averageExcess(list.map((a) => a.detrended?.clean));
+    const fl = averageExcess(list.map((a) => a.detrended?.flipped));
+    const share = avg((a) => a.detrended?.flippedShare);
+    if (cl && fl && share !== undefined) {
+      d.clean = cl;
+      d.flipped = fl;
+      d.flippedShare = share;
+    }
     out.detrended = d;
   }
   return finishAttribution(out);

@@ -2,7 +2,8 @@
  * Analysis of recorded runs: does the center loss spike at learning-rate decays, what carried the
  * jump, and does each variant do what it is expected to do. Pure functions over plain numbers.
  */
-import type { RunData, SpikeThresholds, SuiteAnalysis } from './types.js';
+import type { Role, RunData, SpikeThresholds, SuiteAnalysis, VariantOutcome } from './types.js';
+import { meanInterval } from './stats.js';
 import { analyzeDecay, resolveThresholds, type AnalyzeOptions } from './spike.js';
 import { checkExpectations, type ExpectationSpec } from './check.js';
 import { explainResults } from './explain.js';
@@ -32,6 +33,8 @@ export { checkExpectations, overallPass, describeExpectation, expectationHolds, 
 export { explainResults, describeResult, describeAttribution, fmtNum, type ExplainOptions } from './explain.js';
 export { tCdf, tQuantile, meanInterval, type MeanInterval } from './stats.js';
 export { forkEffects, type ForkEffect, type ForkMetricEffect } from './forks.js';
+export { buildAnswer, answerText, variantSentence, compositionSentence, type Answer, type VariantLine, type CauseLine, type FixLine } from './answer.js';
+export * from './format.js';
 
 /** One expectation of a suite: a variant and what is expected of it (several per variant allowed). */
 export interface VariantExpectation {
@@ -50,7 +53,7 @@ export function analyzeSuite(
   runs: readonly RunData[],
   expectations: Readonly<Record<string, ExpectationSpec>> | readonly VariantExpectation[] = [],
   thresholds?: Partial<SpikeThresholds>,
-  options: Omit<AnalyzeOptions, 'thresholds'> = {},
+  options: Omit<AnalyzeOptions, 'thresholds'> & { roles?: Readonly<Record<string, Role>> } = {},
 ): SuiteAnalysis {
   const th = resolveThresholds(thresholds);
   const results = analyzeDecay(runs, { ...options, thresholds: th });
@@ -59,12 +62,39 @@ export function analyzeSuite(
     : Object.entries(expectations as Readonly<Record<string, ExpectationSpec>>).map(([variant, spec]) => ({ variant, spec }));
   const checks = list.flatMap((e) => checkExpectations(results, { [e.variant]: e.spec }));
   const forks = forkEffects(runs, th.postWindow, th.confidence);
+  const outcomes = variantOutcomes(runs, th.confidence);
+  const roles = options.roles && Object.keys(options.roles).length > 0 ? { ...options.roles } : undefined;
   return {
     suite,
+    ...(roles ? { roles } : {}),
+    ...(outcomes.length ? { outcomes } : {}),
     thresholds: th,
     results,
     checks,
     explanation: explainResults(results, th, checks, options.stepFraction !== undefined ? { stepFraction: options.stepFraction } : {}),
     ...(forks.length > 0 ? { forks } : {}),
   };
+}
+
+/** Per variant: the test accuracy at the last epoch all its seeds recorded one, mean and interval over seeds. */
+export function variantOutcomes(runs: readonly RunData[], confidence = 0.95): VariantOutcome[] {
+  const byVariant = new Map<string, Map<number, number>[]>();
+  for (const r of runs) {
+    const v = r.manifest.variant !== '' ? r.manifest.variant : r.manifest.name;
+    const acc = new Map<number, number>();
+    for (const rec of r.records) {
+      if (rec.kind === 'epoch' && rec.split === 'test' && typeof rec.acc === 'number' && Number.isFinite(rec.acc)) acc.set(rec.epoch, rec.acc);
+    }
+    if (acc.size === 0) continue;
+    byVariant.set(v, [...(byVariant.get(v) ?? []), acc]);
+  }
+  const out: VariantOutcome[] = [];
+  for (const [variant, seeds] of byVariant) {
+    const last = Math.min(...seeds.map((m) => Math.max(...m.keys())));
+    const values = seeds.map((m) => m.get(last)).filter((x): x is number => x !== undefined);
+    if (values.length !== seeds.length) continue;
+    const mi = meanInterval(values, confidence);
+    out.push({ variant, epoch: last, testAcc: mi.mean, testAccCi: values.length > 1 ? mi.ci : [mi.mean, mi.mean], n: values.length });
+  }
+  return out;
 }

@@ -60,12 +60,40 @@ export interface Attribution {
   // `others` lists every numeric key present in both windows (center, cl_within, ... included),
   // sorted by |relChange| descending; relChange is ±Infinity when before = 0 and after ≠ 0.
   /** The decomposition's terms against a least-squares line fitted over the pre window. */
-  detrended?: { center: TrendExcess; within?: TrendExcess; lag?: TrendExcess; featSq?: TrendExcess };
+  detrended?: {
+    center: TrendExcess;
+    within?: TrendExcess;
+    lag?: TrendExcess;
+    featSq?: TrendExcess;
+    /** The center loss of the clean and of the flipped samples (memorisation instrument). */
+    clean?: TrendExcess;
+    flipped?: TrendExcess;
+    /** Share of flipped samples s (center = (1 - s) clean + s flipped), mean over both windows. */
+    flippedShare?: number;
+  };
   /** Fractions of the detrended center rise carried by within-class variance and center lag
    *  (they sum to 1 when center = cl_within + cl_lag); absent unless the center rose above trend. */
   shares?: { within: number; lag: number };
   /** Which term carried the jump; absent unless the center rose above trend. */
   carrier?: 'within' | 'lag' | 'scale';
+  /** The log ratio of the post-window mean over its trend, split into terms that add up to it. */
+  decomposition?: LogDecomposition;
+  /** Shares of the rise over trend carried by the clean and the flipped samples (they sum to 1); absent unless the center rose and both were recorded. */
+  samples?: { clean: number; flipped: number };
+}
+
+/**
+ * ln(observed / trend) of the center loss over the post window, as a sum of terms:
+ *   with feat_sq:    scale  = ln(F_o / F_e)                     (features larger or smaller),
+ *                    spread = ln((W_o / F_o) / (W_e / F_e))     (within-class spread relative to scale),
+ *                    lag    = ln((C_o / W_o) / (C_e / W_e))     (center lag on top of the spread);
+ *   without feat_sq: within = ln(W_o / W_e), lag as above.
+ * C = center, W = cl_within, F = feat_sq; o = observed mean, e = trend-predicted mean. The terms add
+ * to `total` exactly (a telescoping sum of logs).
+ */
+export interface LogDecomposition {
+  total: number;
+  terms: { part: 'scale' | 'spread' | 'within' | 'lag'; log: number }[];
 }
 
 /** Post-window mean of a quantity against its pre-window linear trend (added by the analysis). */
@@ -116,8 +144,26 @@ export interface CheckRow {
   pass: boolean;
 }
 
+/** A variant's role in the investigation (suite `role:`): see src/suite/schema.ts ROLES. */
+export type Role = 'baseline' | 'cause' | 'fix' | 'control';
+
+/** What a variant ends with: the test accuracy at its last recorded epoch, mean over seeds. */
+export interface VariantOutcome {
+  variant: string;
+  /** The last epoch every seed recorded a test accuracy for. */
+  epoch: number;
+  testAcc: number;
+  /** 95% (the analysis' confidence) interval over seeds; [mean, mean] for one seed. */
+  testAccCi: [number, number];
+  n: number;
+}
+
 export interface SuiteAnalysis {
   suite: string;
+  /** Variant or fork -> its role, where the suite states one. */
+  roles?: Record<string, Role>;
+  /** Final test accuracy per variant (the cost or gain of a fix). */
+  outcomes?: VariantOutcome[];
   thresholds: SpikeThresholds;
   results: DecayResult[];
   checks: CheckRow[];

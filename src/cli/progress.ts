@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Progress } from '../train/trainer.js';
+import { fmtSeconds } from '../analysis/format.js';
 
 /**
  * A progress bar with ETA and loss on a TTY (stderr); plain periodic lines otherwise (CI logs).
@@ -45,9 +46,5 @@ export class ProgressView {
   }
 }
 
-export function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
-}
+/** A duration for progress lines (src/analysis/format.ts fmtSeconds). */
+export const formatSeconds = fmtSeconds;

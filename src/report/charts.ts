@@ -70,6 +70,8 @@ export interface SpecParams {
   interactive: boolean;
   width: number;
   height: number;
+  /** The fitted pre-decay trend (dataset T) and the measured peak (dataset P) drawn over the series. */
+  marks?: boolean;
 }
 
 export interface ChartPlan {
@@ -81,6 +83,8 @@ export interface ChartPlan {
   queries: Query[];
   rules: Rule[];
   spec: SpecParams;
+  /** Rows of the trend (T) and peak (P) marks, where spec.marks. */
+  marks?: { T: object[]; P: object[] };
 }
 
 export interface PlanResult {
@@ -140,10 +144,10 @@ export function planCharts(data: PreparedData, opts: { interactive: boolean; wid
   }
 
   const epochCount = (queries: Query[]): number => {
-    const q = queries.find((x) => x.t === 'e');
+    const q = queries.find((x) => x.kind === 'epoch');
     if (!q) return 0;
-    const a = Math.max(q.a ?? -Infinity, data.epochRange[0]);
-    const b = Math.min(q.b ?? Infinity, data.epochRange[1]);
+    const a = Math.max(q.from ?? -Infinity, data.epochRange[0]);
+    const b = Math.min(q.to ?? Infinity, data.epochRange[1]);
     return b - a + 1;
   };
   const charts: ChartPlan[] = [];
@@ -153,15 +157,15 @@ export function planCharts(data: PreparedData, opts: { interactive: boolean; wid
     let series: string[];
     let epoch = false;
     let step = false;
-    const a = w ? { a: w.e0, b: w.e1 } : {};
+    const a = w ? { from: w.e0, to: w.e1 } : {};
     if (r.mode === 'split') {
       const k = r.keys[0]!;
       const splits = [...(data.epochKeys.get(k) ?? [])];
       step = data.stepKeys.has(k) && w !== undefined;
       epoch = splits.length > 0;
       const si = data.splits.filter((s) => splits.includes(s)).map((s) => data.splits.indexOf(s));
-      if (epoch) queries.push({ t: 'e', k: ks, s: si, lab: 'split', ...a });
-      if (step) queries.push({ t: 's', k: ks, lab: 'split', a: w!.x0, b: w!.x1 });
+      if (epoch) queries.push({ kind: 'epoch', keys: ks, splits: si, label: 'split', ...a });
+      if (step) queries.push({ kind: 'step', keys: ks, label: 'split', from: w!.x0, to: w!.x1 });
       series = [...(step ? [SPLIT_SERIES.steps] : []), ...data.splits.filter((s) => splits.includes(s)).map((s) => SPLIT_SERIES[s])];
     } else {
       // Group charts show one split: train where there is any, else the first split that has the keys.
@@ -169,8 +173,8 @@ export function planCharts(data: PreparedData, opts: { interactive: boolean; wid
       const chosen: Split | undefined = r.keys.some((k) => data.epochKeys.get(k)?.has('train')) ? 'train' : splitOf;
       epoch = chosen !== undefined;
       step = w !== undefined && r.keys.some((k) => data.stepKeys.has(k)) && (chosen === 'train' || chosen === undefined);
-      if (epoch) queries.push({ t: 'e', k: ks, s: [data.splits.indexOf(chosen!)], lab: 'key', ...a });
-      if (step) queries.push({ t: 's', k: ks, lab: 'key', a: w!.x0, b: w!.x1 });
+      if (epoch) queries.push({ kind: 'epoch', keys: ks, splits: [data.splits.indexOf(chosen!)], label: 'key', ...a });
+      if (step) queries.push({ kind: 'step', keys: ks, label: 'key', from: w!.x0, to: w!.x1 });
       series = r.keys.map((k) => klab[kIndex.get(k)!]!);
     }
     if (!epoch && !step) return undefined;
@@ -181,8 +185,8 @@ export function planCharts(data: PreparedData, opts: { interactive: boolean; wid
     const splitNote =
       r.mode === 'key'
         ? (() => {
-            const q = queries.find((x) => x.t === 'e');
-            const s = q?.s?.length ? data.splits[q.s[0]!] : 'train';
+            const q = queries.find((x) => x.kind === 'epoch');
+            const s = q?.splits?.length ? data.splits[q.splits[0]!] : 'train';
             return `Split: ${s}${step ? ' (lines: per-step, points: epoch means)' : ''}.`;
           })()
         : undefined;
@@ -308,6 +312,15 @@ export function vegaLiteSpec(p: SpecParams, placeholders = false): TopLevelSpec 
       data: { name: 'E' },
       mark: { type: 'line', strokeWidth: p.step ? 1.3 : 1.6, point: { filled: true, size: 26 } },
       encoding: { x, y, color, strokeDash: dash, shape, tooltip },
+    });
+  }
+  if (p.marks) {
+    // The fitted trend, dashed, and the measured peak, a hollow diamond, per variant.
+    layers.push({ data: { name: 'T' }, mark: { type: 'line', strokeDash: [4, 3], strokeWidth: 1.4, opacity: 0.9 }, encoding: { x, y, color, detail: { field: 'variant', type: 'nominal' } } });
+    layers.push({
+      data: { name: 'P' },
+      mark: { type: 'point', shape: 'diamond', filled: false, size: 150, strokeWidth: 2, opacity: 1 },
+      encoding: { x, y, color, ...(p.interactive ? { tooltip } : {}) },
     });
   }
   // Scroll/drag zoom lives on the first line layer.

@@ -18,31 +18,31 @@ import type { MetricRecord, Split } from '../store/types.js';
 export const SPLIT_ORDER: Split[] = ['train', 'valid', 'test'];
 const STRUCTURAL = new Set(['kind', 'epoch', 'split', 'step', 'iter']);
 
-/** Epoch series: values at epochs e0, e0+1, ... */
+/** Epoch series: values at epochs firstEpoch, firstEpoch + 1, ... Indices point into variants, splits, keys. */
 export interface EpochSeries {
-  t: 'e';
-  v: number;
-  s: number;
-  k: number;
-  e0: number;
-  m: (number | null)[];
+  kind: 'epoch';
+  variant: number;
+  split: number;
+  key: number;
+  firstEpoch: number;
+  mean: (number | null)[];
   /** Omitted where every point has a single seed (then min = max = mean). */
-  lo?: (number | null)[];
-  hi?: (number | null)[];
+  min?: (number | null)[];
+  max?: (number | null)[];
   /** Seeds per point; a single number when the same for every point. */
-  n: number | number[];
+  seeds: number | number[];
 }
 
-/** Step series (train split, inside decay windows): x positions from xs[xi]. */
+/** Step series (train split, inside decay windows): x positions from xs[xIndex]. */
 export interface StepSeries {
-  t: 's';
-  v: number;
-  k: number;
-  xi: number;
-  m: (number | null)[];
-  lo?: (number | null)[];
-  hi?: (number | null)[];
-  n: number | number[];
+  kind: 'step';
+  variant: number;
+  key: number;
+  xIndex: number;
+  mean: (number | null)[];
+  min?: (number | null)[];
+  max?: (number | null)[];
+  seeds: number | number[];
 }
 
 export type Series = EpochSeries | StepSeries;
@@ -210,7 +210,7 @@ interface Acc {
 function pack(
   cells: (Acc | undefined)[],
   digits: number,
-): { m: (number | null)[]; lo?: (number | null)[]; hi?: (number | null)[]; n: number | number[] } {
+): { mean: (number | null)[]; min?: (number | null)[]; max?: (number | null)[]; seeds: number | number[] } {
   const m: (number | null)[] = [];
   const lo: (number | null)[] = [];
   const hi: (number | null)[] = [];
@@ -234,7 +234,7 @@ function pack(
     n.push(c.n);
   }
   const nConst = n.every((x) => x === n[0]) ? (n[0] ?? 0) : n;
-  return spread ? { m, lo, hi, n: nConst } : { m, n: nConst };
+  return spread ? { mean: m, min: lo, max: hi, seeds: nConst } : { mean: m, seeds: nConst };
 }
 
 export function prepareData(runs: RunData[], opts: PrepareOptions = {}): PreparedData {
@@ -330,7 +330,7 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
         const e1 = Math.max(...es);
         const cells: (Acc | undefined)[] = [];
         for (let e = e0; e <= e1; e++) cells.push(byE.get(e));
-        series.push({ t: 'e', v: vi, s: si, k: kIndex.get(k)!, e0, ...pack(cells, 5) });
+        series.push({ kind: 'epoch', variant: vi, split: si, key: kIndex.get(k)!, firstEpoch: e0, ...pack(cells, 5) });
         let sp = epochKeys.get(k);
         if (!sp) epochKeys.set(k, (sp = new Set()));
         sp.add(split);
@@ -440,7 +440,7 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
       }
       note(k, kMin);
       note(k, kMax);
-      series.push({ t: 's', v: vi, k: kIndex.get(k)!, xi: internX(xArr), ...pack(cells, 4) });
+      series.push({ kind: 'step', variant: vi, key: kIndex.get(k)!, xIndex: internX(xArr), ...pack(cells, 4) });
       stepKeys.add(k);
     }
   }
@@ -466,17 +466,16 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
 
 /** What one chart takes from the data: the page and the static renderer both materialise rows from it. */
 export interface Query {
-  /** 'e': epoch series, 's': step series. */
-  t: 'e' | 's';
+  kind: 'epoch' | 'step';
   /** Key indices. */
-  k: number[];
-  /** Split indices (epoch series only). */
-  s?: number[];
-  /** x range: epochs e0 <= e <= e1 for epoch series, x0 <= x < x1 for step series. */
-  a?: number;
-  b?: number;
+  keys: number[];
+  /** Split indices (epoch series only; default all). */
+  splits?: number[];
+  /** x range: epochs from <= e <= to for epoch series, from <= x < to for step series. */
+  from?: number;
+  to?: number;
   /** How rows are labelled in the `series` field: by split or by key label. */
-  lab: 'split' | 'key';
+  label: 'split' | 'key';
 }
 
 export interface Row {
@@ -503,7 +502,8 @@ export interface RowSource {
   variants: string[];
   splits: string[];
   keys: string[];
-  klab: string[];
+  /** Display label per key (the suffix after a panel's prefix, or the key). */
+  keyLabels: string[];
   xs: number[][];
   series: Series[];
 }

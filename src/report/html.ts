@@ -1,19 +1,8 @@
 /** HTML pieces of the report: tables, explanation, manifests, page shell. All text is escaped here. */
 import type { CheckRow, DecayResult, RunData, SuiteAnalysis } from '../analysis/types.js';
 import { escapeHtml as h } from './escape.js';
-
-export function fmtNum(v: number | undefined | null, digits = 4): string {
-  if (v === undefined || v === null || !Number.isFinite(v)) return '—';
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(digits - 1).replace(/\.?0+e/, 'e');
-  return String(Number(v.toPrecision(digits)));
-}
-
-function fmtSigned(v: number | undefined): string {
-  if (v === undefined || !Number.isFinite(v)) return '—';
-  return (v > 0 ? '+' : '') + fmtNum(v);
-}
+import { compositionSentence } from '../analysis/answer.js';
+import { fmtDetail as fmtNum, fmtPct, fmtRatio, fmtRatioCi, fmtSignedDetail as fmtSigned, fmtSignedPct } from '../analysis/format.js';
 
 function verdictCell(v: string): string {
   return `<td class="verdict v-${h(v.replace(/[^a-z-]/g, ''))}">${h(v)}</td>`;
@@ -52,8 +41,8 @@ export function verdictTable(analysis: SuiteAnalysis): string {
         '<tr>' +
         `<td>${h(r.variant)}</td><td>${h(r.split)}</td><td>${h(r.resolution)}</td>` +
         (showMetric ? `<td>${h(r.metric ?? '')}</td>` : '') +
-        `<td class="num">${h(r.decayEpoch)}</td><td class="num">${fmtNum(r.ratioMean)}</td>` +
-        `<td class="num">[${fmtNum(r.ci[0])}, ${fmtNum(r.ci[1])}]</td>` +
+        `<td class="num">${h(r.decayEpoch)}</td><td class="num">${fmtRatio(r.ratioMean)}</td>` +
+        `<td class="num">${fmtRatioCi(r.ci)}</td>` +
         verdictCell(r.verdict) +
         `<td>${h(r.expected ?? '—')}</td>${pass}</tr>`
       );
@@ -65,12 +54,12 @@ export function verdictTable(analysis: SuiteAnalysis): string {
     ? `<p class="summary ${passed === analysis.checks.length ? 'pass' : 'fail'}">${passed} of ${analysis.checks.length} checks pass.</p>`
     : '<p class="summary">No expectations were checked.</p>';
   return (
-    `${summary}\n<div class="scroll"><table class="verdicts"><thead><tr>${head.map((x) => `<th>${h(x)}</th>`).join('')}</tr></thead>\n<tbody>\n${
+    `${summary}\n<details class="verdicts"><summary>All verdicts: ${h(rows.length)} rows (every variant, split and resolution)</summary><div class="scroll"><table class="verdicts"><thead><tr>${head.map((x) => `<th>${h(x)}</th>`).join('')}</tr></thead>\n<tbody>\n${
       rows.length ? body : `<tr><td colspan="${head.length}" class="na">No decay results.</td></tr>`
-    }\n</tbody></table></div>\n` +
-    `<p class="thresholds">Thresholds: a seed spikes when observed / trend-predicted ≥ ${h(fmtNum(t.spikeRatio))}; ` +
+    }\n</tbody></table></div></details>\n` +
+    `<p class="thresholds">Thresholds: a seed spikes when observed / trend-predicted ≥ ${h(fmtRatio(t.spikeRatio))}; ` +
     `trend fitted on ${h(t.preWindow)} epochs before the decay, peak taken over ${h(t.postWindow)} epochs from the decay on; ` +
-    `CI: ${h(fmtNum(t.confidence * 100))}% across seeds.</p>`
+    `CI: ${h(fmtPct(t.confidence))} across seeds.</p>`
   );
 }
 
@@ -80,7 +69,7 @@ export function seedTable(results: DecayResult[]): string {
       (s) =>
         `<tr><td>${h(r.variant)}</td><td>${h(r.split)}</td><td>${h(r.resolution)}</td><td>${h(r.metric)}</td><td class="num">${h(r.decayEpoch)}</td>` +
         `<td class="num">${h(s.seed)}</td><td>${h(s.run)}</td><td class="num">${fmtNum(s.expected)}</td><td class="num">${fmtNum(s.observed)}</td>` +
-        `<td class="num">${fmtNum(s.at, 6)}</td><td class="num">${fmtNum(s.ratio)}</td><td class="num">${fmtSigned(s.excess)}</td></tr>`,
+        `<td class="num">${fmtNum(s.at, 6)}</td><td class="num">${fmtRatio(s.ratio)}</td><td class="num">${fmtSigned(s.excess)}</td></tr>`,
     ),
   );
   if (!rows.length) return '';
@@ -99,7 +88,7 @@ export function attributionTable(results: DecayResult[]): string {
     const others = [...a.others]
       .sort((x, y) => Math.abs(y.relChange) - Math.abs(x.relChange))
       .slice(0, 4)
-      .map((o) => `${h(o.key)}: ${fmtNum(o.before)} → ${fmtNum(o.after)} (${Number.isFinite(o.relChange) ? fmtSigned(Number((o.relChange * 100).toPrecision(3))) + '%' : '—'})`)
+      .map((o) => `${h(o.key)}: ${fmtNum(o.before)} → ${fmtNum(o.after)} (${fmtSignedPct(o.relChange)})`)
       .join('<br>');
     return (
       `<tr><td>${h(r.variant)}</td><td>${h(r.split)}</td><td>${h(r.resolution)}</td><td class="num">${h(r.decayEpoch)}</td>` +
@@ -116,9 +105,23 @@ export function attributionTable(results: DecayResult[]): string {
   );
 }
 
-export function explanationHtml(sentences: string[]): string {
-  if (!sentences.length) return '<p class="na">The analysis produced no explanation.</p>';
-  return sentences.map((s) => `<p>${h(s)}</p>`).join('\n');
+/**
+ * The explanation: what each spike on the train split is made of (terms that add up to the rise),
+ * then the long form (every verdict, split and resolution, with its attribution) collapsed.
+ */
+export function explanationHtml(analysis: SuiteAnalysis): string {
+  const composition = analysis.results
+    .filter((r) => r.split === 'train' && r.resolution === 'epoch' && r.metric === 'center' && r.verdict === 'spike')
+    .map((r) => compositionSentence(r.variant, r, analysis.thresholds.postWindow))
+    .filter((x): x is string => x !== undefined);
+  const lead = composition.length
+    ? `<p>What each rise on the train split is made of: the post-window mean over its trend as a product of parts, each against its own pre-decay trend (their logs add up to the whole; shares of the whole in brackets):</p><ul class="composition">${composition.map((c) => `<li>${h(c)}</li>`).join('')}</ul>`
+    : '';
+  const sentences = analysis.explanation;
+  const long = sentences.length
+    ? `<details class="long"><summary>Every verdict in words (${h(sentences.length)} sentences)</summary>${sentences.map((s) => `<p>${h(s)}</p>`).join('\n')}</details>`
+    : '<p class="na">The analysis produced no explanation.</p>';
+  return lead + long;
 }
 
 function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
@@ -186,11 +189,17 @@ export function manifestsHtml(runs: RunData[]): string {
 }
 
 export const CSS = `
-.answer ul.answers { font-size: 15px; line-height: 1.45; margin: 6px 0 10px; padding-left: 20px; }
-.answer ul.answers li { margin: 3px 0; }
-svg.forest text.lab, svg.forest text.val { font: 12px system-ui, sans-serif; fill: #222; }
-svg.forest text.tick { font: 11px system-ui, sans-serif; fill: #666; }
+.answer ul.answers { font-size: 15px; line-height: 1.4; margin: 4px 0 6px; padding-left: 20px; }
+.answer ul.answers li { margin: 2px 0; }
+.answer ul.answers li.role-baseline { font-weight: 600; }
+.answer h3 { margin: 6px 0 2px; font-size: 14px; } .answer h3 .hint { font-weight: 400; font-size: 12px; color: var(--muted); }
+.answer ol.causes, .answer ul.fixes, .answer ul.composition { font-size: 13.5px; line-height: 1.35; margin: 2px 0 6px; padding-left: 20px; }
+.answer-grid { display: grid; grid-template-columns: minmax(0, 1fr) 660px; gap: 8px 20px; align-items: start; }
+.forest-fig { margin: 0; }
 .forest-fig figcaption { font-size: 12px; color: #555; max-width: 640px; }
+.export { float: right; margin-left: 8px; } .export button { font-size: 11px; padding: 0 5px; margin-left: 3px; cursor: pointer; }
+details.more-charts { margin: 8px 0; }
+ul.composition { margin: 2px 0 8px; padding-left: 20px; }
 
 :root { color-scheme: light; --fg: #1d2329; --muted: #5b6670; --line: #d9dee3; --bg: #fff; --card: #fafbfc; }
 * { box-sizing: border-box; }

@@ -10,6 +10,6 @@ export function toSpec(e: ExpectItem): ExpectationSpec {
 }
 
 /** The suite's analysis from its expect: list (the one analysis path: analysis/index.ts analyzeSuite). */
-export function analyzeRuns(name: string, runs: RunData[], expect: ExpectItem[], thresholds: SuiteRecord['thresholds'] = {}): SuiteAnalysis {
-  return analyzeSuite(name, runs, expect.map((e) => ({ variant: e.variant, spec: toSpec(e) })), thresholds);
+export function analyzeRuns(name: string, runs: RunData[], expect: ExpectItem[], thresholds: SuiteRecord['thresholds'] = {}, roles?: SuiteRecord['roles']): SuiteAnalysis {
+  return analyzeSuite(name, runs, expect.map((e) => ({ variant: e.variant, spec: toSpec(e) })), thresholds, roles ? { roles } : {});
 }

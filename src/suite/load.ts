@@ -4,7 +4,7 @@ import { deepMerge } from '../config/presets.js';
 import { parseWith, readYamlWithSource, withPreset, zodToInputError } from '../config/load.js';
 import { InputError } from '../util/errors.js';
 import { forkConfig } from '../train/fork.js';
-import { SuiteSchema, type ExpectItem, type SuiteFile } from './schema.js';
+import { SuiteSchema, type ExpectItem, type Role, type SuiteFile } from './schema.js';
 
 /** One training run of a suite: a variant at a seed, with its fully resolved config. */
 export interface Job {
@@ -27,6 +27,8 @@ export interface Suite {
   jobs: Job[];
   expect: ExpectItem[];
   thresholds: SuiteFile['thresholds'];
+  /** Variant or fork -> its role (only those that state one). */
+  roles: Record<string, Role>;
 }
 
 export interface SuiteLoadOptions {
@@ -65,8 +67,10 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
 
   const variants = Object.keys(s.variants);
   const jobs: Job[] = [];
+  const roles: Record<string, Role> = {};
   for (const v of variants) {
-    const over = s.variants[v] ?? {};
+    const { role, ...over } = s.variants[v] ?? {};
+    if (role !== undefined) roles[v] = role as Role;
     for (const seed of seeds) {
       // The preset goes under each variant's keys, so a variant's train_counts drops its train_per_class.
       const merged = withPreset(deepMerge(deepMerge(raw, over), { seed }), s.preset);
@@ -83,6 +87,7 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
     }
   }
   for (const [f, spec] of Object.entries(s.forks)) {
+    if (spec.role !== undefined) roles[f] = spec.role;
     const where = (field: string[]) => ['forks', f, ...field];
     if (variants.includes(f)) throw zodToInputError({ issues: [{ code: 'custom', path: where([]), message: `fork '${f}' has the name of a variant` }] } as never, file, doc);
     if (!variants.includes(spec.parent)) {
@@ -110,7 +115,7 @@ export function loadSuite(file: string, opts: SuiteLoadOptions = {}): Suite {
       );
     }
   });
-  return { file: resolve(file), name: s.name, description: s.description, baseDir, variants: [...variants, ...Object.keys(s.forks)], seeds, jobs, expect: s.expect, thresholds: s.thresholds };
+  return { file: resolve(file), name: s.name, description: s.description, baseDir, variants: [...variants, ...Object.keys(s.forks)], seeds, jobs, expect: s.expect, thresholds: s.thresholds, roles };
 }
 
 function hasPath(o: unknown, path: string[]): boolean {

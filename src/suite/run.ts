@@ -21,12 +21,14 @@ export interface SuiteRecord {
   expect: Suite['expect'];
   thresholds: Suite['thresholds'];
   jobs: string[];
+  /** Variant or fork -> role (absent in records written before roles existed). */
+  roles?: Suite['roles'];
 }
 
 export const SUITE_RECORD = 'suite.json';
 
 export function suiteRecordOf(s: Suite): SuiteRecord {
-  return { name: s.name, file: s.file, description: s.description, variants: s.variants, seeds: s.seeds, expect: s.expect, thresholds: s.thresholds, jobs: s.jobs.map((j) => j.id) };
+  return { name: s.name, file: s.file, description: s.description, variants: s.variants, seeds: s.seeds, expect: s.expect, thresholds: s.thresholds, jobs: s.jobs.map((j) => j.id), roles: s.roles };
 }
 
 export function writeSuiteRecord(outDir: string, s: Suite): void {

@@ -9,17 +9,26 @@ import { z } from 'zod';
  *   preset: tiny                      # optional: tiny | small | seed
  *   base: { epochs: 12, decay_epochs: [4, 8], ... }
  *   seeds: 3                          # a count (1..N) or a list
- *   variants:
- *     relu: {}
- *     prelu: { model: { activation: prelu } }
+ *   variants:                         # role: baseline | cause | fix | control (optional; the report's answer uses it)
+ *     relu: { role: baseline }
+ *     prelu: { role: fix, model: { activation: prelu } }
  *   forks:                            # twins from a parent's checkpoint (spikeprobe fork)
- *     relu-no-decay8: { parent: relu, at: 8, set: { decay_epochs: [16], decay_factors: [0.1] } }
+ *     relu-no-decay8: { parent: relu, at: 8, set: { decay_epochs: [16], decay_factors: [0.1] }, role: cause }
  *   expect:
  *     - { variant: relu, verdict: spike }
  *     - { variant: prelu, verdict: no-spike, split: train, resolution: epoch }
  *     - { variant: relu, ratio: { min: 1.05 }, split: test, decay: 8 }
  *   thresholds: { spikeRatio: 1.2, confidence: 0.95, preWindow: 4, postWindow: 3 }
  */
+
+/**
+ * What a variant is in the investigation: the run to explain (baseline), a suspected cause added or
+ * removed (cause; a fork's effect is the size of its cause), a candidate fix (fix), or a setting where
+ * the effect should be absent (control).
+ */
+export const ROLES = ['baseline', 'cause', 'fix', 'control'] as const;
+export const RoleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof RoleSchema>;
 
 const variantName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'variant names: letters, digits, _ . - (max 64)');
 
@@ -44,6 +53,7 @@ export const ForkSchema = z
     parent: variantName,
     at: z.number().int().positive(),
     set: z.record(z.string(), z.unknown()),
+    role: RoleSchema.optional(),
   })
   .strict();
 
@@ -64,7 +74,17 @@ export const SuiteSchema = z
     preset: z.enum(['tiny', 'small', 'seed']).optional(),
     base: z.record(z.string(), z.unknown()).default({}),
     seeds: z.union([z.number().int().min(1).max(100), z.array(z.number().int().nonnegative()).min(1)]).default(3),
-    variants: z.record(variantName, z.record(z.string(), z.unknown()).nullable()).refine((v) => Object.keys(v).length > 0, 'at least one variant'),
+    /** Config overrides per variant; the key `role` is the variant's role, not a config key. */
+    variants: z
+      .record(variantName, z.record(z.string(), z.unknown()).nullable())
+      .refine((v) => Object.keys(v).length > 0, 'at least one variant')
+      .superRefine((v, ctx) => {
+        for (const [name, over] of Object.entries(v)) {
+          if (over && 'role' in over && !RoleSchema.safeParse(over.role).success) {
+            ctx.addIssue({ code: 'custom', path: [name, 'role'], message: `one of ${ROLES.join(', ')}` });
+          }
+        }
+      }),
     /** Twins of a variant's runs from epoch `at` with keys changed (see spikeprobe fork); run after their parent, in its shard. */
     forks: z.record(variantName, ForkSchema).default({}),
     expect: z.array(ExpectSchema).default([]),

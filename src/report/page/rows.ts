@@ -12,56 +12,56 @@ import type { Query, Row, RowSource } from '../data.js';
 
 export function materializeRows(src: RowSource, q: Query, hoverPoints: number): Row[] {
   const out: Row[] = [];
-  const keys = new Set(q.k);
-  const splits = q.s ? new Set(q.s) : undefined;
+  const keys = new Set(q.keys);
+  const splits = q.splits ? new Set(q.splits) : undefined;
   for (const ser of src.series) {
-    if (ser.t !== q.t || !keys.has(ser.k)) continue;
-    if (ser.t === 'e' && splits && !splits.has(ser.s)) continue;
-    const split = ser.t === 'e' ? src.splits[ser.s]! : 'train';
-    const label = q.lab === 'key' ? src.klab[ser.k]! : ser.t === 's' ? 'train (steps)' : split;
+    if (ser.kind !== q.kind || !keys.has(ser.key)) continue;
+    if (ser.kind === 'epoch' && splits && !splits.has(ser.split)) continue;
+    const split = ser.kind === 'epoch' ? src.splits[ser.split]! : 'train';
+    const label = q.label === 'key' ? src.keyLabels[ser.key]! : ser.kind === 'step' ? 'train (steps)' : split;
     let stride = 1;
-    if (ser.t === 's') {
+    if (ser.kind === 'step') {
       let c = 0;
-      for (const x of src.xs[ser.xi]!) if ((q.a === undefined || x >= q.a) && (q.b === undefined || x < q.b)) c++;
+      for (const x of src.xs[ser.xIndex]!) if ((q.from === undefined || x >= q.from) && (q.to === undefined || x < q.to)) c++;
       stride = Math.max(1, Math.ceil(c / hoverPoints));
     }
     let pushed = 0;
-    for (let i = 0; i < ser.m.length; i++) {
-      const mean = ser.m[i];
+    for (let i = 0; i < ser.mean.length; i++) {
+      const mean = ser.mean[i];
       if (mean === null || mean === undefined) continue;
       let x: number;
       let epoch: number;
-      if (ser.t === 'e') {
-        epoch = ser.e0 + i;
-        if ((q.a !== undefined && epoch < q.a) || (q.b !== undefined && epoch > q.b)) continue;
+      if (ser.kind === 'epoch') {
+        epoch = ser.firstEpoch + i;
+        if ((q.from !== undefined && epoch < q.from) || (q.to !== undefined && epoch > q.to)) continue;
         x = epoch + 0.5;
       } else {
-        x = src.xs[ser.xi]![i]!;
-        if ((q.a !== undefined && x < q.a) || (q.b !== undefined && x >= q.b)) continue;
+        x = src.xs[ser.xIndex]![i]!;
+        if ((q.from !== undefined && x < q.from) || (q.to !== undefined && x >= q.to)) continue;
         epoch = Math.floor(x);
       }
-      const variant = src.variants[ser.v]!;
+      const variant = src.variants[ser.variant]!;
       const tt: Row['tt'] = { variant };
-      tt[q.lab === 'split' ? 'split' : 'series'] = label;
-      if (ser.t === 'e') tt.epoch = epoch;
+      tt[q.label === 'split' ? 'split' : 'series'] = label;
+      if (ser.kind === 'epoch') tt.epoch = epoch;
       else tt['epoch position'] = x.toFixed(3);
       tt.mean = mean;
-      if (ser.lo) {
-        tt.min = ser.lo[i] ?? null;
-        tt.max = ser.hi![i] ?? null;
+      if (ser.min) {
+        tt.min = ser.min[i] ?? null;
+        tt.max = ser.max![i] ?? null;
       }
-      const n = typeof ser.n === 'number' ? ser.n : ser.n[i]!;
+      const n = typeof ser.seeds === 'number' ? ser.seeds : ser.seeds[i]!;
       tt.seeds = n;
       out.push({
         variant,
         series: label,
-        key: src.keys[ser.k]!,
+        key: src.keys[ser.key]!,
         split,
         epoch,
         x,
         mean,
-        lo: ser.lo ? ser.lo[i]! : mean,
-        hi: ser.hi ? ser.hi[i]! : mean,
+        lo: ser.min ? ser.min[i]! : mean,
+        hi: ser.max ? ser.max[i]! : mean,
         n,
         h: pushed++ % stride === 0,
         tt,
