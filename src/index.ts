@@ -22,5 +22,5 @@ export { loadRuns } from './suite/run.js';
 export { analyzeRuns } from './suite/analyze.js';
 export { analyzeDecay, analyzeSuite } from './analysis/index.js';
 export { buildReport, writeReport } from './report/index.js';
-export { ingestFiles } from './ingest/index.js';
+export { ingestFiles, ingestPaths, readEventFiles, type IngestOptions, type IngestResult } from './ingest/index.js';
 export { InputError } from './util/errors.js';

@@ -72,7 +72,8 @@ describe('plain per-epoch CSV', () => {
   it('reads a Keras CSVLogger file into train and valid epoch records', async () => {
     const [run] = await ingestFiles([fix('keras_log.csv')]);
     expect(run!.manifest.decayEpochs).toEqual([10, 20]);
-    expect(run!.manifest.variant).toBe('imported');
+    // one run, its own variant, named after the file
+    expect(run!.manifest.variant).toBe('keras_log');
     expect(run!.manifest.epochsDone).toBe(30);
     const train = run!.records.filter((r) => r.split === 'train');
     const valid = run!.records.filter((r) => r.split === 'valid');
@@ -116,20 +117,33 @@ describe('plain per-epoch CSV', () => {
     expect(run!.manifest.variant).toBe('mine');
   });
 
-  it('several files are seeds of one variant', () => {
+  it('several files: each its own variant, or seeds of one with a variant name', () => {
     const mk = (scale: number) => Array.from({ length: 12 }, (_, e) => `${e},${(scale * 0.9 ** e * (e === 8 ? 1.3 : 1)).toFixed(8)},${e < 8 ? 0.1 : 0.01}`).join('\n');
     const runs = ingestTexts([
       { path: 'a/seed1.csv', text: `epoch,center_loss,lr\n${mk(1)}\n` },
       { path: 'a/seed2.csv', text: `epoch,center_loss,lr\n${mk(1.5)}\n` },
       { path: 'a/seed3.csv', text: `epoch,center_loss,lr\n${mk(0.8)}\n` },
-    ]);
+    ], { variant: 'mine' });
     expect(runs.map((r) => [r.manifest.name, r.manifest.seed, r.manifest.decayEpochs])).toEqual([
       ['seed1', 0, [8]],
       ['seed2', 1, [8]],
       ['seed3', 2, [8]],
     ]);
     const res = analyzeDecay(runs).find((r) => r.split === 'train' && r.resolution === 'epoch')!;
+    expect(res.variant).toBe('mine');
     expect(res.n).toBe(3);
+    const apart = ingestTexts([
+      { path: 'relu.csv', text: `epoch,center_loss,lr\n${mk(1)}\n` },
+      { path: 'prelu.csv', text: `epoch,center_loss,lr\n${mk(1.5)}\n` },
+    ]);
+    expect(apart.map((r) => [r.manifest.variant, r.manifest.seed])).toEqual([
+      ['relu', 0],
+      ['prelu', 0],
+    ]);
+    expect(analyzeDecay(apart).filter((r) => r.split === 'train' && r.resolution === 'epoch').map((r) => [r.variant, r.n])).toEqual([
+      ['relu', 1],
+      ['prelu', 1],
+    ]);
     expect(res.ratioMean).toBeCloseTo(1.3, 6);
     expect(res.verdict).toBe('spike');
   });
@@ -154,6 +168,9 @@ describe('TensorBoard exports', () => {
     expect(detectFormat('x.csv', 'Wall time,Step,Value\n')).toBe('tensorboard-csv');
     expect(detectFormat('x.txt', '[[1,2,3]]')).toBe('tensorboard-json');
     expect(detectFormat('x.csv', 'epoch,loss\n')).toBe('metrics-csv');
+    expect(detectFormat('metrics.csv', 'epoch,step,train_loss_step\n')).toBe('step-table');
+    expect(detectFormat('x.csv', 'split,epoch,step,center\n')).toBe('metrics-csv');
+    expect(detectFormat('h.jsonl', '{"_step": 0}\n')).toBe('wandb-jsonl');
   });
 
   it('groups files by run (split tokens aside) and analyses them', async () => {
@@ -251,7 +268,7 @@ describe('malformed input', () => {
 
     e = await inputError(ingestFiles([bad('no_center.csv')]));
     expect(e.message).toContain('no_center.csv');
-    expect(e.message).toContain("no 'center' series");
+    expect(e.message).toContain('no center-loss series (found: acc, lr)');
 
     e = await inputError(ingestFiles([bad('no_lr.csv')]));
     expect(e.message).toContain('no_lr.csv');

@@ -52,3 +52,15 @@ describe('library API: the seed center loss in your own tfjs loop (README exampl
     centersInit.dispose();
   });
 });
+
+describe('library API: your own TensorBoard logs', () => {
+  it('ingestPaths reads a log directory as variants x seeds, and analyzeSuite compares them', async () => {
+    const { ingestPaths, analyzeSuite } = await import('../src/index.js');
+    const { runs } = ingestPaths([new URL('./fixtures/tfevents/logs', import.meta.url).pathname]);
+    expect(runs.map((r) => `${r.manifest.variant}/${r.manifest.seed}`).sort()).toEqual(['prelu/0', 'prelu/1', 'relu/0', 'relu/1']);
+    const a = analyzeSuite('logs', runs);
+    const verdicts = new Set(a.results.filter((r) => r.split === 'train').map((r) => `${r.variant} ${r.verdict}`));
+    expect(verdicts.has('relu spike')).toBe(true);
+    expect(verdicts.has('prelu spike')).toBe(false);
+  });
+});

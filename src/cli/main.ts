@@ -4,7 +4,9 @@ import { InputError } from '../util/errors.js';
 import { BACKEND_CHOICES } from '../backend/index.js';
 import { PRESET_NAMES } from '../config/presets.js';
 import { trainCommand } from './train.js';
-import { analyzeCommand, checkCommand, mergeCommand, reportCommand, runCommand } from './suite.js';
+import { checkCommand, mergeCommand, reportCommand, runCommand } from './suite.js';
+import { analyzeCommand } from './analyze.js';
+import { exportCommand } from './export.js';
 import { demoCommand } from './demo.js';
 import { forkCommand } from './fork.js';
 import { doctorCommand } from './doctor.js';
@@ -134,12 +136,12 @@ suiteOpts(
 
 program
   .command('report')
-  .argument('<target>', 'runs directory or suite file')
-  .description('Write the self-contained offline HTML report (verdicts, explanation, zoomed decay windows, manifests).')
+  .argument('<targets...>', 'runs directory or suite file; two (or more) to compare their verdicts on one page, e.g. before and after a fix')
+  .description('Write the self-contained offline HTML report: the answer first (verdicts, causes, fixes, forest plot), then the explanation, zoomed decay windows and manifests.')
   .option('--output <file>', 'report path (default reports/<suite>.html)')
   .option('-o, --out <dir>', 'runs directory of a suite file (default runs/<suite name>)')
   .option('--static', 'no scripts: charts rendered to inline SVG')
-  .option('--text', 'also print the verdicts, fork effects and explanation')
+  .option('--text', 'also print the verdicts, fork effects and the answer')
   .option('--svg <dir>', 'also write every chart and the answer\'s forest plot as standalone SVG files (for papers and issue trackers)')
   .option('--json', 'print the analysis (verdicts, fork effects, checks) as JSON instead of writing the report')
   .action(reportCommand);
@@ -154,16 +156,37 @@ program
 
 program
   .command('analyze')
-  .argument('<files...>', "logs from another framework: TensorBoard scalar CSV (Wall time,Step,Value) or JSON, or a CSV of per-epoch metrics")
-  .description('Run the spike analysis on your own training logs.')
-  .option('--decays <epochs>', 'decay epochs, comma-separated (default: found where a logged learning rate drops)')
-  .option('--variant <name>', 'label for these runs')
-  .option('--steps-per-epoch <n>', 'convert TensorBoard steps to epochs')
+  .argument('<paths...>', 'your logs: TensorBoard log directories or event files (PyTorch SummaryWriter, tensorboardX, Keras, Lightning, CatBoost), MLflow run folders, W&B history (CSV or JSON lines), Lightning or Keras CSVLogger files, TensorBoard scalar CSV/JSON exports; or a spikeprobe runs directory')
+  .description('Run the spike analysis on your own training logs: one variant per run, compared side by side.')
+  .option('--metric <tag>', 'the series to analyse, by its exact tag or column (default: the center loss by name: center_loss, loss/center, L_center/train, Lsc, ...)')
+  .option('--decays <epochs>', 'decay epochs, comma-separated (default: found where a logged learning rate drops: lr, learning_rate, lr-SGD, ...)')
+  .option('--group <regex>', "variant of each run: the first capture group of REGEX searched in the run's path (default: logs/<variant>/<seed> when runs sit two levels deep, else one variant per run)")
+  .option('--variant <name>', 'put every run under this one variant (as seeds)')
+  .option('--steps-per-epoch <n>', 'logged steps are global steps: epoch = floor(step / N) (default: per epoch, or from a logged epoch scalar)')
   .option('--json', 'machine-readable output')
-  .option('--output <file>', 'also write an HTML report')
+  .option('--output <file>', 'also write the HTML report')
   .option('--static', 'report without scripts')
-  .addHelpText('after', '\nExample:\n  spikeprobe analyze center_loss.csv lr.csv --output reports/mine.html')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  spikeprobe analyze logs/                        # every folder with *tfevents* files is a run
+  spikeprobe analyze logs/ --output reports/mine.html   # logs/relu/s1, logs/relu/s2, logs/prelu/s1, ...: variants x seeds
+  spikeprobe analyze logs/ --metric L_center/valid --steps-per-epoch 391
+  spikeprobe analyze logs/ --group 'act=([a-z]+)'
+  spikeprobe analyze mlruns/0/ lightning_logs/version_0/metrics.csv
+  spikeprobe analyze center_loss.csv lr.csv
+A torn last record (a writer still running) is skipped with a warning; a corrupt record is an error (exit 2).`,
+  )
   .action(analyzeCommand);
+
+program
+  .command('export')
+  .argument('<runOrSuiteDir>', 'a spikeprobe run directory, or a runs directory of a suite')
+  .description("Write spikeprobe runs as TensorBoard event files (epoch and step records), to open in TensorBoard.")
+  .option('--tensorboard <dir>', 'log directory to write: <dir>/<variant>/s<seed>/ for a suite, <dir>/<run>/ for one run')
+  .addHelpText('after', '\nExample:\n  spikeprobe export runs/fer-demo --tensorboard tb/fer-demo && tensorboard --logdir tb/fer-demo')
+  .action(exportCommand);
 
 program
   .command('demo')

@@ -5,8 +5,9 @@ import { loadSuite, shardJobs, type Suite } from '../suite/load.js';
 import { jobState, loadRuns, preflightJobs, readSuiteRecord, runJobs, suiteRecordOf, writeSuiteRecord, type SuiteRecord } from '../suite/run.js';
 import { childThreads, parseJobs, runInChildren } from './parallel.js';
 import { analyzeRuns } from '../suite/analyze.js';
-import { buildReport, writeReport } from '../report/index.js';
-import { ingestFiles } from '../ingest/index.js';
+import { buildComparisonReport, buildReport, writeReport } from '../report/index.js';
+import { answerText } from '../analysis/answer.js';
+import { fmtPct } from '../analysis/format.js';
 import { analyzeSuite, overallPass } from '../analysis/index.js';
 import type { CheckRow, DecayResult, RunData, SuiteAnalysis } from '../analysis/types.js';
 import type { Split } from '../store/types.js';
@@ -142,7 +143,7 @@ export function checkTable(rows: CheckRow[]): string {
 export function resultsTable(rs: DecayResult[]): string {
   return textTable(
     ['variant', 'split', 'res', 'decay', 'seeds', 'ratio', 'CI', 'verdict', 'shape'],
-    rs.map((r) => [r.variant, r.split, r.resolution, r.decayEpoch, r.n, fmt(r.ratioMean), `${fmt(r.ci[0])}..${fmt(r.ci[1])}`, r.verdict, r.verdict === 'spike' && r.shape ? `${r.shape === 'peak' ? 'transient peak' : 'level shift'} (${Math.round((r.recoveryMean ?? NaN) * 100)}% back)` : '']),
+    rs.map((r) => [r.variant, r.split, r.resolution, r.decayEpoch, r.n, fmt(r.ratioMean), `${fmt(r.ci[0])}..${fmt(r.ci[1])}`, r.verdict, r.verdict === 'spike' && r.shape ? `${r.shape === 'peak' ? 'transient peak' : 'level shift'} (${fmtPct(r.recoveryMean ?? NaN)} back)` : '']),
   );
 }
 
@@ -175,7 +176,7 @@ export function forksTable(forks: NonNullable<SuiteAnalysis['forks']>): string {
 
 function thresholdsLine(a: SuiteAnalysis): string {
   const t = a.thresholds;
-  return `verdicts: spike if the ${Math.round(t.confidence * 100)}% CI of (max center loss over ${t.postWindow} epochs from the decay / trend of the ${t.preWindow} epochs before) is above 1 and its mean >= ${t.spikeRatio}; no-spike if the CI is below ${t.spikeRatio}`;
+  return `verdicts: spike if the ${fmtPct(t.confidence)} CI of (max center loss over ${t.postWindow} epochs from the decay / trend of the ${t.preWindow} epochs before) is above 1 and its mean >= ${t.spikeRatio}; no-spike if the CI is below ${t.spikeRatio}`;
 }
 
 async function writeSuiteReport(name: string, runs: RunData[], analysis: SuiteAnalysis, o: SuiteCliOptions): Promise<string> {
@@ -183,6 +184,19 @@ async function writeSuiteReport(name: string, runs: RunData[], analysis: SuiteAn
   const html = await buildReport({ title: `spikeprobe: ${name}`, runs, analysis, static: o.static, ...(o.svg ? { svgDir: resolve(o.svg) } : {}) });
   writeReport(path, html);
   return path;
+}
+
+/**
+ * A record written before suites had roles takes them from its suite file, when that file is still
+ * there and loads (roles interpret the runs; they can be stated after the runs were trained).
+ */
+function withRoles(record: SuiteRecord): SuiteRecord {
+  if (record.roles || !record.file || !existsSync(record.file)) return record;
+  try {
+    return { ...record, roles: loadSuite(record.file).roles };
+  } catch {
+    return record;
+  }
 }
 
 /** Resolve SUITE|RUNS_DIR to the suite, its runs directory and its record. */
@@ -195,7 +209,7 @@ function target(arg: string, o: SuiteCliOptions): { suite?: Suite; outDir: strin
   if (!existsSync(arg)) throw new InputError('no such suite file or runs directory', arg);
   const outDir = resolve(arg);
   const record = readSuiteRecord(outDir);
-  if (record) return { outDir, record };
+  if (record) return { outDir, record: withRoles(record) };
   // A bare directory of runs: no expectations.
   const runs = loadRuns(outDir);
   if (runs.length === 0) throw new InputError('no runs (no */manifest.json) and no suite.json here', arg);
@@ -220,11 +234,11 @@ export async function runCommand(suiteFile: string, o: SuiteCliOptions): Promise
     log(`spikeprobe: ${missing.length} runs of the suite are not in ${outDir} yet (other shards?): merge shards, then run 'spikeprobe report ${outDir}'`);
     return;
   }
-  const analysis = analyzeRuns(suite!.name, runs, suite!.expect, suite!.thresholds);
+  const analysis = analyzeRuns(suite!.name, runs, suite!.expect, suite!.thresholds, suite!.roles);
   process.stdout.write(resultsTable(analysis.results.filter((r) => r.metric === 'center')) + '\n');
   if (analysis.forks?.length) process.stdout.write('\n' + forksTable(analysis.forks) + '\n');
   if (analysis.checks.length) process.stdout.write('\n' + checkTable(analysis.checks) + '\n');
-  process.stdout.write('\n' + analysis.explanation.join('\n') + '\n');
+  process.stdout.write('\n' + answerText(analysis).join('\n') + '\n');
   if (o.report !== false) process.stdout.write(`\nreport: ${await writeSuiteReport(suite!.name, runs, analysis, o)}\n`);
 }
 
@@ -236,33 +250,53 @@ export async function checkCommand(arg: string, o: SuiteCliOptions): Promise<voi
   const done = runs.filter((r) => r.manifest.status === 'done' || r.manifest.status === 'diverged');
   const missing = t.record.jobs.filter((id) => !done.some((r) => basename(r.dir) === id));
   if (missing.length) log(`spikeprobe: ${missing.length} runs missing or unfinished in ${t.outDir}: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}${o.allowMissing ? ' (allowed: --allow-missing)' : ''}`);
-  const analysis = analyzeRuns(t.record.name, done, t.record.expect, t.record.thresholds);
+  const analysis = analyzeRuns(t.record.name, done, t.record.expect, t.record.thresholds, t.record.roles);
   // Runs the suite expects but lacks fail the check unless --allow-missing.
   const pass = overallPass(analysis.checks) && (missing.length === 0 || o.allowMissing === true);
   if (o.json) {
     process.stdout.write(JSON.stringify({ suite: t.record.name, pass, thresholds: analysis.thresholds, checks: analysis.checks, missing, explanation: analysis.explanation }, null, 1) + '\n');
   } else {
-    process.stdout.write(checkTable(analysis.checks) + '\n' + thresholdsLine(analysis) + '\n');
+    process.stdout.write(checkTable(analysis.checks) + '\n' + thresholdsLine(analysis) + '\n\n' + answerText(analysis).join('\n') + '\n\n');
     process.stdout.write(`${pass ? 'PASS' : 'FAIL'}: ${analysis.checks.filter((c) => c.pass).length}/${analysis.checks.length} expectations hold (${t.record.name})${missing.length && !o.allowMissing ? `; ${missing.length} expected run(s) missing or unfinished: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''} (--allow-missing to judge the runs there are)` : ''}\n`);
   }
   process.exitCode = pass ? 0 : 1;
 }
 
-export async function reportCommand(arg: string, o: SuiteCliOptions): Promise<void> {
-  const t = target(arg, o);
+export async function reportCommand(targets: string | string[], o: SuiteCliOptions): Promise<void> {
+  const args = Array.isArray(targets) ? targets : [targets];
+  if (args.length > 1) return compareCommand(args, o);
+  const t = target(args[0]!, o);
   const runs = loadRuns(t.outDir);
   if (runs.length === 0) throw new InputError('no recorded runs yet: run the suite first (spikeprobe run SUITE)', t.outDir);
-  const analysis = analyzeRuns(t.record.name, runs, t.record.expect, t.record.thresholds);
+  const analysis = analyzeRuns(t.record.name, runs, t.record.expect, t.record.thresholds, t.record.roles);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ suite: t.record.name, thresholds: analysis.thresholds, results: analysis.results, forks: analysis.forks ?? [], checks: analysis.checks, explanation: analysis.explanation }, null, 1) + '\n');
+    process.stdout.write(JSON.stringify({ suite: t.record.name, roles: analysis.roles ?? {}, thresholds: analysis.thresholds, results: analysis.results, forks: analysis.forks ?? [], outcomes: analysis.outcomes ?? [], checks: analysis.checks, answer: answerText(analysis), explanation: analysis.explanation }, null, 1) + '\n');
     return;
   }
   if (o.text) {
     process.stdout.write(resultsTable(analysis.results.filter((r) => r.metric === 'center')) + '\n');
     if (analysis.forks?.length) process.stdout.write('\n' + forksTable(analysis.forks) + '\n');
-    process.stdout.write('\n' + analysis.explanation.join('\n') + '\n');
+    process.stdout.write('\n' + answerText(analysis).join('\n') + '\n');
   }
   process.stdout.write(`${await writeSuiteReport(t.record.name, runs, analysis, o)}\n`);
+}
+
+/** `report A B`: the suites' answers side by side and their verdicts in one table (reports/<A>-vs-<B>.html). */
+async function compareCommand(args: string[], o: SuiteCliOptions): Promise<void> {
+  if (o.svg || o.json) throw new InputError('--svg and --json take one suite; compare two without them', args.join(' '));
+  const suites = args.map((arg) => {
+    const t = target(arg, o.out ? { ...o, out: undefined } : o);
+    const runs = loadRuns(t.outDir);
+    if (runs.length === 0) throw new InputError('no recorded runs yet: run the suite first (spikeprobe run SUITE)', t.outDir);
+    return { label: t.record.name, runs, analysis: analyzeRuns(t.record.name, runs, t.record.expect, t.record.thresholds, t.record.roles) };
+  });
+  // Two runs directories of one suite (before/after) share a name: tell them apart by their folders.
+  if (new Set(suites.map((s) => s.label)).size < suites.length) suites.forEach((s, i) => (s.label = `${s.label} (${basename(resolve(args[i]!))})`));
+  if (o.text) for (const s of suites) process.stdout.write(`${s.label}:\n${answerText(s.analysis).join('\n')}\n\n`);
+  const name = suites.map((s) => s.label.replace(/[^A-Za-z0-9_.-]+/g, '_')).join('-vs-');
+  const path = resolve(o.output ?? join('reports', `${name}.html`));
+  writeReport(path, buildComparisonReport({ title: `spikeprobe: ${suites.map((s) => s.label).join(' vs ')}`, suites: suites.map((s) => ({ label: s.label, analysis: s.analysis, runs: s.runs.length })) }));
+  process.stdout.write(`${path}\n`);
 }
 
 export function mergeCommand(out: string, shards: string[], o: { partial?: boolean } = {}): void {
@@ -297,35 +331,5 @@ export function mergeCommand(out: string, shards: string[], o: { partial?: boole
   process.stdout.write(`merged ${plan.length} runs into ${dest}\n`);
 }
 
-export interface AnalyzeCliOptions {
-  decays?: string;
-  variant?: string;
-  stepsPerEpoch?: string;
-  json?: boolean;
-  output?: string;
-  static?: boolean;
-}
-
-export async function analyzeCommand(files: string[], o: AnalyzeCliOptions): Promise<void> {
-  let decayEpochs: number[] | undefined;
-  if (o.decays !== undefined) {
-    decayEpochs = o.decays.split(',').map((s) => {
-      const n = Number(s.trim());
-      if (!Number.isInteger(n) || n < 0) throw new InputError(`expected comma-separated epochs, got '${o.decays}'`, undefined, '--decays');
-      return n;
-    });
-  }
-  const runs = await ingestFiles(files, { decayEpochs, variant: o.variant, stepsPerEpoch: parseIntOption(o.stepsPerEpoch, '--steps-per-epoch', 1) });
-  const analysis: SuiteAnalysis = analyzeSuite('imported', runs);
-  const results = analysis.results;
-  if (o.json) process.stdout.write(JSON.stringify({ decayEpochs: runs[0]?.manifest.decayEpochs, results, explanation: analysis.explanation }, null, 1) + '\n');
-  else {
-    process.stdout.write(`decay epochs: ${runs[0]?.manifest.decayEpochs.join(', ') || 'none found'}\n`);
-    process.stdout.write(resultsTable(results) + '\n\n' + analysis.explanation.join('\n') + '\n');
-  }
-  if (o.output) {
-    const html = await buildReport({ title: `spikeprobe analyze: ${files.map((f) => basename(f)).join(', ')}`, runs, analysis, static: o.static });
-    writeReport(resolve(o.output), html);
-    process.stdout.write(`report: ${resolve(o.output)}\n`);
-  }
-}
+/** `spikeprobe analyze` lives in analyze.ts. */
+export { analyzeCommand, type AnalyzeCliOptions } from './analyze.js';

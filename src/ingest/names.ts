@@ -11,7 +11,7 @@
  * containing 'dead_frac/' or 'eff_lr/' keeps that per-layer key from there to its end; otherwise
  * the first alias rule that matches the remaining tokens:
  *   center and (lr or learning+rate)      -> center_lr
- *   center or centerloss                  -> center
+ *   center, centerloss, closs or lsc      -> center
  *   lamb / lambda                         -> lamb_center
  *   lr, learning+rate, learningrate       -> lr
  *   ce, xent, crossentropy, cross+entropy, softmax, nll, cls -> ce
@@ -33,7 +33,7 @@ export interface NameMeaning {
 
 const VALID = new Set(['val', 'valid', 'validation', 'eval', 'dev']);
 const TEST = new Set(['test', 'testing']);
-const TRAIN = new Set(['train', 'training']);
+const TRAIN = new Set(['train', 'training', 'learn']);
 const STORE_KEYS = new Set([
   'lr', 'center_lr', 'ce', 'center', 'lamb_center', 'total', 'acc',
   'feat_norm_mean', 'feat_sq', 'cl_within', 'cl_lag', 'center_drift',
@@ -67,7 +67,7 @@ export function classifyName(name: string): NameMeaning {
   if (STORE_KEYS.has(joined)) key = joined;
   else if (layerKey) key = layerKey[0];
   else if (has('center') && lrLike) key = 'center_lr';
-  else if (has('center') || has('centerloss')) key = 'center';
+  else if (has('center') || has('centerloss') || has('closs') || has('lsc')) key = 'center';
   else if (has('lamb') || has('lambda')) key = 'lamb_center';
   else if (lrLike) key = 'lr';
   else if (has('ce') || has('xent') || has('crossentropy') || (has('cross') && has('entropy')) || has('softmax') || has('nll') || has('cls')) key = 'ce';

@@ -7,7 +7,10 @@
  *    stays 1-based, and so do the decay epochs found in it). Without such a column the epoch is
  *    the row's position (0-based) among the rows of its split.
  *  - split / phase / set / mode: optional; the row's split (a value naming train, valid/val/eval or test).
- *  - step, iter, wall time, time, timestamp, date and unnamed columns: ignored.
+ *  - iter, wall time, time, timestamp, date and unnamed columns: ignored (a CSV with a step
+ *    column is a step table instead: formats.ts).
+ *  - `metric`, when given, names the column measured as 'center'; another column that would be
+ *    'center' by its name keeps its name as key.
  *  - anything else is a metric; its key and split come from its name (names.ts): "val_center_loss"
  *    is center of the valid split, "center_loss" center of the row's split (train by default).
  *    Two columns meaning the same (split, key) are an error.
@@ -23,8 +26,11 @@ const EPOCH_COLS = new Set(['epoch', 'epochs', 'ep']);
 const SPLIT_COLS = new Set(['split', 'phase', 'set', 'mode']);
 const IGNORED_COLS = new Set(['step', 'steps', 'iter', 'iteration', 'global_step', 'wall time', 'wall_time', 'walltime', 'time', 'timestamp', 'date']);
 
-export function parseMetricsCsv(text: string, source: string): MetricRecord[] {
+export function parseMetricsCsv(text: string, source: string, metric?: string): MetricRecord[] {
   const table = parseCsv(text, source);
+  if (metric !== undefined && !table.header.includes(metric)) {
+    throw new InputError(`no column '${metric}' (found: ${table.header.join(', ')})`, `${source}:${table.headerLine}`, '--metric');
+  }
   const names = table.header.map((h) => h.trim().toLowerCase());
   const epochCol = names.findIndex((n) => EPOCH_COLS.has(n));
   const splitCol = names.findIndex((n) => SPLIT_COLS.has(n));
@@ -34,6 +40,7 @@ export function parseMetricsCsv(text: string, source: string): MetricRecord[] {
     const lower = names[index]!;
     if (index === epochCol || index === splitCol || IGNORED_COLS.has(lower) || lower === '' || /^unnamed/.test(lower)) return;
     const m = classifyName(name);
+    if (metric !== undefined) m.key = name === metric ? 'center' : m.key === 'center' ? name : m.key;
     if (m.key === '') throw new InputError(`cannot tell what column '${name}' measures`, `${source}:${table.headerLine}`, name);
     const col = { index, name, key: m.key, ...(m.splitNamed ? { split: m.split } : {}) };
     const id = `${col.split ?? '*'}/${col.key}`;
