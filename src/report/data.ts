@@ -237,14 +237,32 @@ function pack(
   return spread ? { mean: m, min: lo, max: hi, seeds: nConst } : { mean: m, seeds: nConst };
 }
 
-export function prepareData(runs: RunData[], opts: PrepareOptions = {}): PreparedData {
-  const W = opts.windowEpochs ?? 3;
-  const pointsPerWindow = opts.stepPointsPerWindow ?? 200;
-  const variants: string[] = [];
-  for (const r of runs) if (!variants.includes(variantOf(r))) variants.push(variantOf(r));
-  const parts = runs.map((r) => splitRun(r, variants.indexOf(variantOf(r))));
+/**
+ * Per key across everything shown: whether every finite value is > 0 (log scales), and the one
+ * value it takes if it takes only one (constant columns stored once).
+ */
+class KeyStats {
+  readonly positive = new Map<string, boolean>();
+  private readonly constVal = new Map<string, number | null>();
 
-  // Epoch range, decay windows, then the steps inside them.
+  note(k: string, v: number): void {
+    if (!Number.isFinite(v)) return;
+    if (v <= 0) this.positive.set(k, false);
+    else if (!this.positive.has(k)) this.positive.set(k, true);
+    const c = this.constVal.get(k);
+    if (c === undefined) this.constVal.set(k, v);
+    else if (c !== null && c !== v) this.constVal.set(k, null);
+  }
+
+  constants(): Map<string, number> {
+    const constant = new Map<string, number>();
+    for (const [k, c] of this.constVal) if (c !== null) constant.set(k, c);
+    return constant;
+  }
+}
+
+/** The epochs the runs cover and the splits they have, in SPLIT_ORDER. */
+function extent(parts: RunParts[]): { eMin: number; eMax: number; splits: Split[] } {
   let eMin = Infinity;
   let eMax = -Infinity;
   const splitSet = new Set<Split>();
@@ -257,48 +275,43 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
     eMin = 0;
     eMax = 0;
   }
-  const splits = SPLIT_ORDER.filter((s) => splitSet.has(s));
-  const decaySet = new Set<number>(opts.decayEpochs ?? runs.flatMap((r) => r.manifest.decayEpochs ?? []));
-  const decayEpochs = [...decaySet].filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
-  const windows: DecayWindow[] = decayEpochs
+  return { eMin, eMax, splits: SPLIT_ORDER.filter((s) => splitSet.has(s)) };
+}
+
+/** The window of W epochs either side of each decay, within the runs' epochs. */
+function decayWindows(decayEpochs: number[], W: number, eMin: number, eMax: number): DecayWindow[] {
+  return decayEpochs
     .map((d) => ({ decay: d, e0: Math.max(d - W, eMin), e1: Math.min(d + W, eMax), x0: Math.max(d - W, eMin), x1: Math.min(d + W, eMax) + 1 }))
     .filter((w) => w.e0 <= w.e1);
+}
+
+/** Keep each run's steps inside the windows, positioned (the epoch after a window tells how long its last epoch is). */
+function keepWindowSteps(parts: RunParts[], windows: DecayWindow[]): void {
   const inWindow = (x: number): boolean => {
     for (const w of windows) if (x >= w.x0 && x < w.x1) return true;
     return false;
   };
-  // Steps of the window epochs, and of the epoch after each window (its start tells how long the last one is).
   const nearWindow = (e: number): boolean => {
     for (const w of windows) if (e >= Math.floor(w.x0) && e <= w.x1) return true;
     return false;
   };
   for (const p of parts) p.steps = positionSteps(p.stepList, nearWindow).filter((s) => inWindow(s.x));
+}
 
-  // Keys: those of the epoch records and of the steps that will be shown.
+/** Keys of the epoch records and of the steps that will be shown, in first-seen order. */
+function keysOf(parts: RunParts[]): string[] {
   const keySet = new Set<string>();
   for (const p of parts) {
     for (const m of p.epochs.values()) for (const rec of m.values()) numericKeys(rec, keySet);
     for (const s of p.steps) numericKeys(s.rec, keySet);
   }
-  const keys = [...keySet];
-  const kIndex = new Map(keys.map((k, i) => [k, i]));
+  return [...keySet];
+}
 
-  const positive = new Map<string, boolean>();
-  const constVal = new Map<string, number | null>();
-  const note = (k: string, v: number): void => {
-    if (!Number.isFinite(v)) return;
-    if (v <= 0) positive.set(k, false);
-    else if (!positive.has(k)) positive.set(k, true);
-    const c = constVal.get(k);
-    if (c === undefined) constVal.set(k, v);
-    else if (c !== null && c !== v) constVal.set(k, null);
-  };
-
-  const series: Series[] = [];
+/** Epoch aggregates per (variant, split, key) over the variant's seeds, appended to `series`; returns key -> splits. */
+function epochSeries(parts: RunParts[], nVariants: number, splits: Split[], kIndex: Map<string, number>, stats: KeyStats, series: Series[]): Map<string, Set<Split>> {
   const epochKeys = new Map<string, Set<Split>>();
-
-  // Epoch aggregates per (variant, split, key).
-  for (let vi = 0; vi < variants.length; vi++) {
+  for (let vi = 0; vi < nVariants; vi++) {
     const vParts = parts.filter((p) => p.vi === vi);
     for (const split of splits) {
       const si = splits.indexOf(split);
@@ -310,7 +323,7 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
           for (const k in rec) {
             const val = rec[k];
             if (STRUCTURAL.has(k) || typeof val !== 'number') continue;
-            note(k, val);
+            stats.note(k, val);
             if (!Number.isFinite(val)) continue;
             let byE = perKey.get(k);
             if (!byE) perKey.set(k, (byE = new Map()));
@@ -337,8 +350,86 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
       }
     }
   }
+  return epochKeys;
+}
 
-  // Step aggregates per (variant, key), inside the windows only.
+/** Length of the union of the windows' step ranges. */
+function windowSpan(windows: DecayWindow[]): number {
+  let span = 0;
+  let end = -Infinity;
+  for (const w of windows) {
+    const a = Math.max(w.x0, end);
+    if (w.x1 > a) span += w.x1 - a;
+    end = Math.max(end, w.x1);
+  }
+  return span;
+}
+
+/** Per (seed, cell) sums, counts, minima and maxima, reused across the keys of a variant. */
+class CellScratch {
+  readonly sum: Float64Array;
+  readonly cnt: Int32Array;
+  readonly mn: Float64Array;
+  readonly mx: Float64Array;
+  constructor(n: number) {
+    this.sum = new Float64Array(n);
+    this.cnt = new Int32Array(n);
+    this.mn = new Float64Array(n);
+    this.mx = new Float64Array(n);
+  }
+}
+
+/**
+ * Key k's step values in cells: per seed the mean of its steps in a cell, then per cell the mean
+ * over seeds (line) and min..max over seeds and steps (band). Cells no seed reaches are left out;
+ * null where k has no finite value.
+ */
+function stepCells(lists: { x: number; rec: MetricRecord }[][], cellIdx: Int32Array[], C: number, k: string, t: CellScratch): { cell: number; acc: Acc }[] | null {
+  const { sum, cnt, mn, mx } = t;
+  sum.fill(0);
+  cnt.fill(0);
+  mn.fill(Infinity);
+  mx.fill(-Infinity);
+  let any = false;
+  for (let r = 0; r < lists.length; r++) {
+    const list = lists[r]!;
+    const idx = cellIdx[r]!;
+    for (let i = 0; i < list.length; i++) {
+      const val = list[i]!.rec[k];
+      if (typeof val !== 'number' || !Number.isFinite(val)) continue;
+      any = true;
+      const j = r * C + idx[i]!;
+      sum[j]! += val;
+      cnt[j]!++;
+      if (val < mn[j]!) mn[j] = val;
+      if (val > mx[j]!) mx[j] = val;
+    }
+  }
+  if (!any) return null;
+  const cells: { cell: number; acc: Acc }[] = [];
+  for (let c = 0; c < C; c++) {
+    const out: Acc = { sum: 0, n: 0, min: Infinity, max: -Infinity };
+    for (let r = 0; r < lists.length; r++) {
+      const j = r * C + c;
+      if (cnt[j] === 0) continue;
+      out.sum += sum[j]! / cnt[j]!;
+      out.n++;
+      if (mn[j]! < out.min) out.min = mn[j]!;
+      if (mx[j]! > out.max) out.max = mx[j]!;
+    }
+    if (out.n > 0) cells.push({ cell: c, acc: out });
+  }
+  return cells;
+}
+
+/**
+ * Step aggregates per (variant, key) inside the windows, appended to `series`: each step's own
+ * position, or buckets of width bw on a grid from the first window's start where a variant has
+ * more distinct steps than the windows hold points. Returns the shared x arrays, the keys with step
+ * data and which variants were bucketed.
+ */
+function stepSeries(parts: RunParts[], nVariants: number, keys: string[], kIndex: Map<string, number>, windows: DecayWindow[], bw: number,
+  stats: KeyStats, series: Series[]): { xs: number[][]; stepKeys: Set<string>; bucketed: boolean[] } {
   const xs: number[][] = [];
   const xsIndex = new Map<string, number>();
   const internX = (arr: number[]): number => {
@@ -352,20 +443,10 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
     return i;
   };
   const stepKeys = new Set<string>();
-  const bucketed: boolean[] = variants.map(() => false);
-  const bw = (2 * W + 1) / pointsPerWindow;
+  const bucketed: boolean[] = Array.from({ length: nVariants }, () => false);
   const g0 = windows.length ? Math.min(...windows.map((w) => w.x0)) : 0;
-  let spanTotal = 0;
-  {
-    // Length of the union of the windows.
-    let end = -Infinity;
-    for (const w of windows) {
-      const a = Math.max(w.x0, end);
-      if (w.x1 > a) spanTotal += w.x1 - a;
-      end = Math.max(end, w.x1);
-    }
-  }
-  for (let vi = 0; vi < variants.length; vi++) {
+  const spanTotal = windowSpan(windows);
+  for (let vi = 0; vi < nVariants; vi++) {
     const lists = parts.filter((p) => p.vi === vi).map((p) => p.steps);
     const distinct = new Set<number>();
     for (const list of lists) for (const s of list) distinct.add(roundX(s.x));
@@ -391,62 +472,44 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
       const at = new Map(cellX.map((x, i) => [x, i]));
       cellIdx = lists.map((list) => Int32Array.from(list, (s) => at.get(roundX(s.x))!));
     }
-    const C = cellX.length;
-    const R = lists.length;
-    const sum = new Float64Array(R * C);
-    const cnt = new Int32Array(R * C);
-    const mn = new Float64Array(R * C);
-    const mx = new Float64Array(R * C);
+    const scratch = new CellScratch(lists.length * cellX.length);
     for (const k of keys) {
-      sum.fill(0);
-      cnt.fill(0);
-      mn.fill(Infinity);
-      mx.fill(-Infinity);
-      let any = false;
-      for (let r = 0; r < R; r++) {
-        const list = lists[r]!;
-        const idx = cellIdx[r]!;
-        for (let i = 0; i < list.length; i++) {
-          const val = list[i]!.rec[k];
-          if (typeof val !== 'number' || !Number.isFinite(val)) continue;
-          any = true;
-          const j = r * C + idx[i]!;
-          sum[j]! += val;
-          cnt[j]!++;
-          if (val < mn[j]!) mn[j] = val;
-          if (val > mx[j]!) mx[j] = val;
-        }
-      }
-      if (!any) continue;
-      const xArr: number[] = [];
-      const cells: Acc[] = [];
+      const cells = stepCells(lists, cellIdx, cellX.length, k, scratch);
+      if (!cells) continue;
       let kMin = Infinity;
       let kMax = -Infinity;
-      for (let c = 0; c < C; c++) {
-        const out: Acc = { sum: 0, n: 0, min: Infinity, max: -Infinity };
-        for (let r = 0; r < R; r++) {
-          const j = r * C + c;
-          if (cnt[j] === 0) continue;
-          out.sum += sum[j]! / cnt[j]!;
-          out.n++;
-          if (mn[j]! < out.min) out.min = mn[j]!;
-          if (mx[j]! > out.max) out.max = mx[j]!;
-        }
-        if (out.n === 0) continue;
-        xArr.push(cellX[c]!);
-        cells.push(out);
-        if (out.min < kMin) kMin = out.min;
-        if (out.max > kMax) kMax = out.max;
+      for (const c of cells) {
+        if (c.acc.min < kMin) kMin = c.acc.min;
+        if (c.acc.max > kMax) kMax = c.acc.max;
       }
-      note(k, kMin);
-      note(k, kMax);
-      series.push({ kind: 'step', variant: vi, key: kIndex.get(k)!, xIndex: internX(xArr), ...pack(cells, 4) });
+      stats.note(k, kMin);
+      stats.note(k, kMax);
+      series.push({ kind: 'step', variant: vi, key: kIndex.get(k)!, xIndex: internX(cells.map((c) => cellX[c.cell]!)), ...pack(cells.map((c) => c.acc), 4) });
       stepKeys.add(k);
     }
   }
+  return { xs, stepKeys, bucketed };
+}
 
-  const constant = new Map<string, number>();
-  for (const [k, c] of constVal) if (c !== null) constant.set(k, c);
+export function prepareData(runs: RunData[], opts: PrepareOptions = {}): PreparedData {
+  const W = opts.windowEpochs ?? 3;
+  const pointsPerWindow = opts.stepPointsPerWindow ?? 200;
+  const variants: string[] = [];
+  for (const r of runs) if (!variants.includes(variantOf(r))) variants.push(variantOf(r));
+  const parts = runs.map((r) => splitRun(r, variants.indexOf(variantOf(r))));
+
+  const { eMin, eMax, splits } = extent(parts);
+  const decaySet = new Set<number>(opts.decayEpochs ?? runs.flatMap((r) => r.manifest.decayEpochs ?? []));
+  const decayEpochs = [...decaySet].filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
+  const windows = decayWindows(decayEpochs, W, eMin, eMax);
+  keepWindowSteps(parts, windows);
+  const keys = keysOf(parts);
+  const kIndex = new Map(keys.map((k, i) => [k, i]));
+
+  const stats = new KeyStats();
+  const series: Series[] = [];
+  const epochKeys = epochSeries(parts, variants.length, splits, kIndex, stats, series);
+  const { xs, stepKeys, bucketed } = stepSeries(parts, variants.length, keys, kIndex, windows, (2 * W + 1) / pointsPerWindow, stats, series);
   return {
     variants,
     splits,
@@ -456,8 +519,8 @@ export function prepareData(runs: RunData[], opts: PrepareOptions = {}): Prepare
     windows,
     epochKeys,
     stepKeys,
-    positive,
-    constant,
+    positive: stats.positive,
+    constant: stats.constants(),
     bucketed,
     epochRange: [eMin, eMax],
     decayEpochs,
