@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { selectBackend } from '../src/backend/select.js';
+import { InputError } from '../src/util/errors.js';
 
 /** Backends every numerical test runs on. Native ones join when installed. */
 export const TEST_BACKENDS = ['cpu', 'wasm'] as const;
@@ -51,4 +52,15 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     r = Math.max(r, Math.abs(b[i]!));
   }
   return r === 0 ? d : d / r;
+}
+
+/** The InputError that f throws (the test fails where it throws nothing or something else). */
+export function inputError(f: () => unknown): InputError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InputError);
+    return e as InputError;
+  }
+  throw new Error('expected an InputError');
 }

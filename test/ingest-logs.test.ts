@@ -7,27 +7,17 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inputError } from './helpers.js';
 import { describe, expect, it } from 'vitest';
 import { ingestPaths, ingestTexts } from '../src/ingest/index.js';
 import { analyzeSuite } from '../src/analysis/index.js';
 import { analyzeDecay } from '../src/analysis/spike.js';
 import { runEventFiles } from '../src/cli/export.js';
-import { InputError } from '../src/util/errors.js';
 import type { RunData } from '../src/analysis/types.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const TFE = path.join(HERE, 'fixtures', 'tfevents');
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'sp-logs-'));
-
-function inputError(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  throw new Error('expected an InputError');
-}
 
 /** The generator's formulas (scripts/gen-tfevents.py): relu jumps x1.3 at decays 10 and 20, prelu does not. */
 const RELU_JUMP = 1.3;

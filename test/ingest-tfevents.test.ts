@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inputError } from './helpers.js';
 import { describe, expect, it } from 'vitest';
 import { frameRecord, ingestPaths, readEventFiles, readRecords } from '../src/ingest/index.js';
 import { crc32c } from '../src/ingest/crc32c.js';
-import { InputError } from '../src/util/errors.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.join(HERE, '..');
@@ -28,16 +28,6 @@ const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { en
 
 const eventFiles = (dir: string) => readdirSync(dir).filter((f) => f.includes('tfevents')).map((f) => path.join(dir, f));
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'sp-tfe-'));
-
-function inputError(f: () => unknown): InputError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return e as InputError;
-  }
-  throw new Error('expected an InputError');
-}
 
 /** Byte offsets of a file's records, found by walking the length fields (no CRC checks). */
 function recordOffsets(file: string): number[] {
