@@ -135,9 +135,9 @@ describe('what the explanation names', () => {
     const base = { center: 0, others: [] };
     // A clear rise carried by the scale: shares that add up to 100%.
     const clear = finishAttribution({ ...base, detrended: { center: t(1.3, 1), within: t(1.17, 0.9), featSq: t(13, 10) } });
-    expect(compositionTerms(clear)).toBe('the post-window mean is x1.30 its trend = feature scale x1.30 (100%) x within-class spread relative to the scale x1.00 (0%) x center lag x1.00 (0%)');
+    expect(compositionTerms(clear)).toBe('the post-window mean is x1.30 times its trend = feature scale x1.30 (100%) x within-class spread relative to the scale x1.00 (0%) x center lag x1.00 (0%)');
     // A small total from terms that offset each other: factors, no shares.
     const offset = finishAttribution({ ...base, detrended: { center: t(1.03, 1), within: t(0.9 * 1.03, 0.9), featSq: t(11.6, 10) } });
-    expect(compositionTerms(offset)).toMatch(/x1\.03 its trend = feature scale x1\.16 x within-class spread relative to the scale x0\.89 x center lag x1\.00 \(terms that offset each other: no shares\)$/);
+    expect(compositionTerms(offset)).toMatch(/x1\.03 times its trend = feature scale x1\.16 x within-class spread relative to the scale x0\.89 x center lag x1\.00 \(terms that offset each other: no shares\)$/);
   });
 });

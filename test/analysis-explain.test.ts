@@ -54,7 +54,7 @@ describe('explanation', () => {
     const dec = r.attribution!.decomposition!;
     expect(dec.terms.map((t) => t.part)).toEqual(['scale', 'spread', 'lag']);
     expect(dec.terms.reduce((s, t) => s + t.log, 0)).toBeCloseTo(dec.total, 12);
-    expect(attr).toContain(`the post-window mean is x${Math.exp(dec.total).toFixed(2)} its trend = `);
+    expect(attr).toContain(`the post-window mean is x${Math.exp(dec.total).toFixed(2)} times its trend = `);
     for (const t of dec.terms) expect(attr).toContain(`x${Math.exp(t.log).toFixed(2)} (${Math.round((t.log / dec.total) * 100)}%)`);
     const shares = [...attr!.matchAll(/ x\d\.\d\d \((-?\d+)%\)/g)].map((m) => Number(m[1]));
     expect(shares.length).toBe(3);

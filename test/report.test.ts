@@ -429,7 +429,7 @@ describe('report on the recorded demo suite (Chromium, 1400x900)', () => {
       // The fork (cleaning the labels at the decay) is the first cause; then what the rise is made of; the fix states its effect and its test accuracy.
       const cause = page.locator('#answer ol.causes li').first();
       expect(await cause.innerText()).toContain('relu-clean6');
-      expect(await page.locator('#answer ul.composition li').first().innerText()).toMatch(/^relu at 6: the mean of the 3 epochs after the decay is x\d\.\d\d its trend = /);
+      expect(await page.locator('#answer ul.composition li').first().innerText()).toMatch(/^relu at 6: the mean of the 3 epochs after the decay is x\d\.\d\d times its trend = /);
       const fix = page.locator('#answer ul.fixes li').first();
       expect(await fix.innerText()).toMatch(/^prelu: (removes|shrinks|does not remove) the rise .*test accuracy \d\.\d{3} against \d\.\d{3}/);
       for (const el of [cause, fix, page.locator('#answer svg.forest')]) {

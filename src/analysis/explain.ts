@@ -133,7 +133,7 @@ export function describeAttribution(a: Attribution, metric: string, variant?: st
   return `${variant !== undefined ? `${variantLabel(variant)} across` : 'Across'} the decay: ${parts.join('; ')}.`;
 }
 
-/** "the post-window mean is x1.28 its trend = feature scale x1.24 (87%) x ... x center lag x0.99 (-5%)", or undefined. */
+/** "the post-window mean is x1.28 times its trend = feature scale x1.24 (87%) x ... x center lag x0.99 (-5%)", or undefined. */
 export function compositionTerms(a: Attribution): string | undefined {
   const dec = a.decomposition;
   if (!dec || !(dec.total > 0)) return undefined;
@@ -143,7 +143,7 @@ export function compositionTerms(a: Attribution): string | undefined {
   // (terms that offset each other around a small total would give shares like 470% and -410%).
   const withShares = dec.total >= Math.log(1.05) && terms.every((t) => Math.abs(t.log / dec.total) <= 1.5);
   const list = terms.map((t) => `${words[t.part]} ${fmtRatio(Math.exp(t.log))}${withShares ? ` (${fmtPct(t.log / dec.total)})` : ''}`).join(' x ');
-  return `the post-window mean is ${fmtRatio(Math.exp(dec.total))} its trend = ${list}${withShares ? '' : ' (terms that offset each other: no shares)'}`;
+  return `the post-window mean is ${fmtRatio(Math.exp(dec.total))} times its trend = ${list}${withShares ? '' : ' (terms that offset each other: no shares)'}`;
 }
 
 function describeCheck(row: CheckRow): string {
