@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Activation, ModelConfig } from '../config/schema.js';
-import { BN_APPLY, BN_GRAD, BN_RUNNING, BN_STATS, conv2dTorch, hasFastBatchNorm } from '../backend/index.js';
+import { batchNormTrainFused, conv2dTorch, hasFastBatchNorm, hasFusedRunningStats, runningStatsFused } from '../backend/index.js';
 import { Rng } from '../util/rng.js';
 
 /**
@@ -13,9 +13,9 @@ import { Rng } from '../util/rng.js';
  * Returns { features, logits }: features are the global average pool of the last block's output
  * (post-activation), as the seed's resnet18 that returns (feat, output).
  *
- * Training-mode BatchNorm runs as fused kernels with PyTorch's analytic backward where the backend
- * has them (the same arithmetic: test/added-kernels.test.ts checks them against plain ops; plain
- * ops elsewhere). Convs are PyTorch's Conv2d(k, stride, padding=k//2, bias=False) from the
+ * Training-mode BatchNorm runs as the backend's fused kernels with PyTorch's analytic backward
+ * where it has them (batchNormTrainFused: the same arithmetic, test/added-kernels.test.ts checks
+ * them against plain ops; plain ops elsewhere). Convs are PyTorch's Conv2d(k, stride, padding=k//2, bias=False) from the
  * backend's door (conv2dTorch), which picks its own speed path for each shape.
  */
 
@@ -180,38 +180,6 @@ function buildModel(cfg: ModelConfig, inChannels: number, numClasses: number, se
   return { config: cfg, inChannels, numClasses, featDim: cin, params, bns, activationNames, stem, blocks, fc };
 }
 
-/**
- * Training-mode BatchNorm with the fused kernels of src/backend/added-kernels.ts: batch statistics
- * (not on the tape: the analytic backward below already accounts for them), then
- * y = x * gamma * invstd + (beta - mean * gamma * invstd) with PyTorch's analytic backward.
- * With `relu`, relu(BatchNorm(x) [+ residual]) in the same one kernel forward and one backward:
- * the backward masks dy with the output's step inside the BatchNorm gradient pass and returns
- * that masked gradient as the residual's; the same float32 operations in the same order as
- * BatchNorm, add and ReLU one after the other, so the same numbers (tested).
- */
-function batchNormTrainFast(h: tf.Tensor4D, bn: BnLayer, relu = false, residual?: tf.Tensor4D): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
-  const [mean, variance] = tf.engine().runKernel(BN_STATS, { x: h }) as unknown as [tf.Tensor1D, tf.Tensor1D];
-  const applyAttrs = { eps: BN_EPS, relu } as unknown as tf.NamedAttrMap;
-  const gradAttrs = { eps: BN_EPS, g: residual !== undefined } as unknown as tf.NamedAttrMap;
-  const f = tf.customGrad(((...args: unknown[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const [x, gamma, beta, r] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
-    const y = tf.engine().runKernel(BN_APPLY, { x, mean, variance, gamma, beta, ...(r ? { r } : {}) }, applyAttrs) as tf.Tensor;
-    // Intermediates of the forward are disposed before the backward: save what it reads.
-    save(relu ? [x, mean, variance, gamma, y] : [x, mean, variance, gamma]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xs, m, v, g, ys] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
-        const inputs = { dy: dy as tf.Tensor, x: xs, mean: m, variance: v, gamma: g, ...(ys ? { y: ys } : {}) };
-        return tf.engine().runKernel(BN_GRAD, inputs, gradAttrs) as tf.Tensor[];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  const inputs = residual ? [h, bn.gamma, bn.beta, residual] : [h, bn.gamma, bn.beta];
-  return { y: f(...inputs) as tf.Tensor4D, mean, variance };
-}
-
 /** The activation layer the features are pooled from: the last block's output activation. */
 export function lastActivation(m: Model): ActLayer {
   const b = m.blocks[m.blocks.length - 1];
@@ -259,7 +227,7 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
       return tf.concat(outs, 0) as tf.Tensor4D;
     }
     if (fastBn) {
-      const r = batchNormTrainFast(h, bn);
+      const r = batchNormTrainFused(h, bn.gamma, bn.beta, BN_EPS);
       bnStats!.push({ bn, mean: r.mean, variance: r.variance, count: n * hh * ww });
       return r.y;
     }
@@ -278,7 +246,7 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
   const bnAct = (h: tf.Tensor4D, bn: BnLayer, a: ActLayer, residual?: tf.Tensor4D): tf.Tensor4D => {
     if (!fuseRelu || a.kind !== 'relu') return act(residual ? tf.add(batchNorm(h, bn), residual) : batchNorm(h, bn), a);
     const [n, hh, ww] = h.shape;
-    const r = batchNormTrainFast(h, bn, true, residual);
+    const r = batchNormTrainFused(h, bn.gamma, bn.beta, BN_EPS, true, residual);
     bnStats!.push({ bn, mean: r.mean, variance: r.variance, count: n * hh * ww });
     acts?.push({ name: a.name, t: r.y });
     return r.y;
@@ -302,15 +270,14 @@ export function forward(m: Model, x: tf.Tensor4D, opts: ForwardOptions): Forward
 
 /** PyTorch's running-average update of BN statistics (unbiased variance), after a training step. */
 export function updateBnRunningStats(stats: NonNullable<ForwardResult['bnStats']>): void {
-  const fused = tf.getKernel(BN_RUNNING, tf.getBackend()) !== undefined;
+  const fused = hasFusedRunningStats();
   tf.tidy(() => {
     for (const { bn, mean, variance, count } of stats) {
       const factor = count / Math.max(1, count - 1);
       if (fused) {
-        const attrs = { momentum: BN_MOMENTUM, factor } as unknown as tf.NamedAttrMap;
-        const [m, v] = tf.engine().runKernel(BN_RUNNING, { runMean: bn.runMean, runVar: bn.runVar, mean, variance }, attrs) as tf.Tensor[];
-        bn.runMean.assign(m!);
-        bn.runVar.assign(v!);
+        const [m, v] = runningStatsFused(bn.runMean, bn.runVar, mean, variance, BN_MOMENTUM, factor);
+        bn.runMean.assign(m);
+        bn.runVar.assign(v);
         continue;
       }
       const unbiased = tf.mul(variance, factor);
