@@ -5,31 +5,11 @@
  * effect on a metric is minus that difference (twin - parent); parent minus twin is what the change
  * removed, e.g. for a twin without the decay at D, the center loss the decay added.
  */
-import { meanInterval, meanOr, type MeanInterval } from './stats.js';
-import type { RunData } from './types.js';
+import { meanInterval, meanOr } from './stats.js';
+import type { ForkEffect, ForkMetricEffect, RunData } from './types.js';
 import type { Split } from '../store/types.js';
 
-export interface ForkMetricEffect {
-  split: Split;
-  metric: string;
-  /** Per seed: mean over the window of parent - twin. */
-  perSeed: { seed: number; parent: number; twin: number; diff: number }[];
-  diff: MeanInterval;
-  /** Mean over seeds of the parent's and twin's window means. */
-  parentMean: number;
-  twinMean: number;
-}
-
-export interface ForkEffect {
-  /** The twins' variant (the suite's fork name) and their parents' variant. */
-  fork: string;
-  parent: string;
-  at: number;
-  set: Record<string, unknown>;
-  /** Epochs at .. at + window - 1. */
-  window: number;
-  metrics: ForkMetricEffect[];
-}
+export type { ForkEffect, ForkMetricEffect } from './types.js';
 
 function windowMeans(r: RunData, at: number, window: number): Map<string, number> {
   const sums = new Map<string, { s: number; n: number }>();

@@ -1,4 +1,5 @@
 import type { RunManifest, MetricRecord, Split } from '../store/types.js';
+import type { MeanInterval } from './stats.js';
 
 /** A recorded run as the analysis sees it: plain data, no tensors. */
 export interface RunData {
@@ -170,5 +171,28 @@ export interface SuiteAnalysis {
   /** Sentences built from the numbers (never canned), in reading order. */
   explanation: string[];
   /** Forks paired with their parents: the change's effect on every metric (present when forks ran). */
-  forks?: import('./forks.js').ForkEffect[];
+  forks?: ForkEffect[];
+}
+
+/** A fork's effect on one metric (./forks.ts). */
+export interface ForkMetricEffect {
+  split: Split;
+  metric: string;
+  /** Per seed: mean over the window of parent - twin. */
+  perSeed: { seed: number; parent: number; twin: number; diff: number }[];
+  diff: MeanInterval;
+  /** Mean over seeds of the parent's and twin's window means. */
+  parentMean: number;
+  twinMean: number;
+}
+
+export interface ForkEffect {
+  /** The twins' variant (the suite's fork name) and their parents' variant. */
+  fork: string;
+  parent: string;
+  at: number;
+  set: Record<string, unknown>;
+  /** Epochs at .. at + window - 1. */
+  window: number;
+  metrics: ForkMetricEffect[];
 }

@@ -14,7 +14,7 @@ import { analyzeRuns } from '../suite/analyze.js';
 import { readSuiteRecord } from '../suite/run.js';
 import { InputError } from '../util/errors.js';
 import { parseIntOption } from './train.js';
-import { checkTable, resultsTable } from './suite.js';
+import { checkTable, resultsTable } from './table.js';
 
 export interface AnalyzeCliOptions {
   decays?: string;

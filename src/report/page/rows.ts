@@ -8,7 +8,7 @@
  * epoch after a decay at d lies right of the rule drawn at x = d. Step rows get a hover target every
  * stride-th row, about `hoverPoints` per series.
  */
-import type { Query, Row, RowSource } from '../data.js';
+import type { Query, Row, RowSource } from './shapes.js';
 
 export function materializeRows(src: RowSource, q: Query, hoverPoints: number): Row[] {
   const out: Row[] = [];
