@@ -160,8 +160,8 @@ describe('a tiny real suite: run, check (both exit codes), shards and merge', ()
     const r = cli(['run', join(SUITES, 'smoke.yaml'), '--jobs', '2', '--out', out, '--no-report'], cwd);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/4 of 4 runs to train in 2 processes/);
-    expect(r.err).toMatch(/runner 1\/2: .*relu-s1: done/);
-    expect(r.err).toMatch(/runner 2\/2: .*relu-s2: done/);
+    expect(r.err).toMatch(/runner 1\/2: .*relu-s1: done; this runner's share ETA /);
+    expect(r.err).toMatch(/runner 2\/2: .*relu-s2: done; this runner's share ETA /);
     expect(r.out).toMatch(/relu\s+train\s+epoch\s+4/); // the parent analyses once all are in
     expect(readdirSync(out).sort()).toEqual(['prelu-s1', 'prelu-s2', 'relu-s1', 'relu-s2', 'suite.json']);
     const strip = (d: string) => readMetrics(d).map((x) => ({ ...x, seconds: 0 }));

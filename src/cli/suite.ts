@@ -118,7 +118,7 @@ async function trainSuite(suite: Suite, o: SuiteCliOptions, outDir: string, jobs
     },
     onJobEnd: (j, r) => {
       bar?.stop();
-      if (!o.quiet) log(`  ${j.id}: ${r.status}${r.divergedAt ? ` at step ${r.divergedAt.step}` : ''}; suite ETA ${overallEta}`);
+      if (!o.quiet) log(`  ${j.id}: ${r.status}${r.divergedAt ? ` at step ${r.divergedAt.step}` : ''}; ${o.runnerOf === undefined ? 'suite' : 'this runner\'s share'} ETA ${overallEta}`);
     },
     onSkip: (j, s) => {
       if (!o.quiet) log(`  ${j.id}: already ${s}, skipped`);
