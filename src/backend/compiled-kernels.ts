@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { SGD_STEP } from './ops.js';
 import { OP_BWD_FILTER, OP_BWD_INPUT, OP_FWD, splitRange } from './pool.js';
-import { noteConvTier, type ConvOp } from './tiers.js';
+import { noteConvTier, tracingConvTiers, type ConvOp } from './tiers.js';
 import { addr, convPool, kernelsOf, runOnPool, splitUnits, withScratch, type ConvExports, type Geometry, type WasmModuleLike } from './compiled.js';
 
 const PATHS = ['winograd', 'rows', 'tiny'] as const;
@@ -23,6 +23,7 @@ const OPS: ConvOp[] = ['fwd', 'dx', 'dw'];
 
 /** Count which loops conv_path picks for this geometry (./tiers.ts; nothing when tracing is off). */
 function notePath(ko: { k: ConvExports }, op: 0 | 1 | 2, g: Geometry): void {
+  if (!tracingConvTiers()) return;
   const [, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl] = g;
   noteConvTier(OPS[op]!, PATHS[ko.k.conv_path(op, H, W, Ci, OH, OW, Co, KH, KW, sh, sw, pt, pl)]!, [g[0], H, W, Ci], [KH, KW, Ci, Co], sh);
 }

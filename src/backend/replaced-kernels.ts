@@ -7,8 +7,8 @@
  *    (NHWC, dilation 1, output / input channels % 8 == 0), else stock (XNNPACK forward; stock dx
  *    is a plain loop, reached by no shipped model: src/bench/conv-tiers.ts).
  *  - Conv2DBackpropFilter: missing in stock wasm. The compiled kernel where it applies, else a
- *    composition of stock kernels (a stride-1 conv with the roles permuted: the stem on odd
- *    channel counts, engines without SIMD).
+ *    composition of stock kernels (a stride-1 conv with the roles permuted), reached where the
+ *    output channels are not a multiple of 8 or the engine has no wasm SIMD.
  *  - UnsortedSegmentSum: missing in stock wasm (the gradient of tf.gather).
  *  - Identity and same-dtype Cast: share the input's data (reference count) as the cpu and webgl
  *    backends do, instead of copying it. The engine clones every tensor it saves for the backward
@@ -102,9 +102,10 @@ function crop4(backend: BackendWasm, x: Info, size: [number, number, number, num
 // ---------------------------------------------------------------------------
 
 /**
- * dW[kh,kw,ci,co] = sum_{b,oh,ow} xpad[b, oh*sh+kh, ow*sw+kw, ci] * dy[b,oh,ow,co]
+ * dW[kh,kw,ci,co] = sum_{b,oh,ow} xpad[b, oh*sh+kh, ow*sw+kw, ci] * dy[b,oh,ow,co]: the compiled
+ * kernel where it applies, else the composition below.
  *
- * This is itself a stride-1 convolution with the roles permuted, which lets
+ * dW is itself a stride-1 convolution with the roles permuted, which lets
  * XNNPACK's (indirect) GEMM do the work without materialising an im2col matrix:
  *   input  x'  = x  transposed to [Ci, H, W, N]        ("batch" = Ci, "channels" = N)
  *   filter dy' = dy transposed to [OH, OW, N, Co]      (dilated by the stride)

@@ -2,8 +2,8 @@
  * Which path each conv took (for src/bench/conv-tiers.ts, which measures the tiers the shipped
  * shapes reach): off by default, then one null check per conv. Paths: the compiled kernels'
  * loops ('winograd', 'rows', 'tiny': ./native/conv.c's conv_path), the fallbacks when those do
- * not apply ('xnnpack': stock wasm Conv2D; 'phases': dx per stride phase on XNNPACK; 'stock':
- * stock wasm Conv2DBackpropInput; 'composed': dW from stock kernels), and the model-side paths
+ * not apply ('xnnpack': stock wasm Conv2D; 'stock': stock wasm Conv2DBackpropInput; 'composed':
+ * dW from stock kernels), and the model-side paths
  * of ./conv.ts ('cropped-taps', '2x2-matmul').
  */
 export type ConvOp = 'fwd' | 'dx' | 'dw';
@@ -13,6 +13,11 @@ let counts: Map<string, number> | null = null;
 /** Start (true: from zero) or stop counting. */
 export function traceConvTiers(on: boolean): void {
   counts = on ? new Map() : null;
+}
+
+/** Whether convs are being counted (callers skip working out a path when not). */
+export function tracingConvTiers(): boolean {
+  return counts !== null;
 }
 
 /** Count one conv: x [N, H, W, Ci], w [KH, KW, Ci, Co]. */
