@@ -309,6 +309,20 @@ export interface IngestResult {
   suiteDir?: string;
 }
 
+/** One spikeprobe run directory, read from the store as it is. */
+function storeRun(dir: string, root: string): RawRun {
+  return {
+    name: path.basename(path.resolve(dir)),
+    dir,
+    path: dir.split(path.sep).join('/'),
+    root,
+    sources: [dir],
+    format: 'metrics-csv',
+    manifest: readManifest(dir),
+    records: readMetrics(dir),
+  };
+}
+
 /**
  * Read the logs under the given paths (files or directories; see the module comment). Warnings
  * (a torn last record) go to onWarn, one line each.
@@ -317,16 +331,7 @@ export function ingestPaths(paths: readonly string[], opts: IngestOptions = {}, 
   if (paths.length === 0) throw new InputError('no input paths');
   if (paths.length === 1 && existsSync(paths[0]!) && statSync(paths[0]!).isDirectory() && isRunStore(paths[0]!) && !isRunDir(paths[0]!)) {
     const dir = paths[0]!;
-    const runs: RawRun[] = listRunDirs(dir).map((d) => ({
-      name: path.basename(d),
-      dir: d,
-      path: d.split(path.sep).join('/'),
-      root: dir,
-      sources: [d],
-      format: 'metrics-csv',
-      manifest: readManifest(d),
-      records: readMetrics(d),
-    }));
+    const runs: RawRun[] = listRunDirs(dir).map((d) => storeRun(d, dir));
     if (runs.length === 0) throw new InputError('a runs directory without runs (no */manifest.json)', dir);
     return { runs: assignVariants(runs, opts), suiteDir: dir };
   }
@@ -365,7 +370,7 @@ export function ingestPaths(paths: readonly string[], opts: IngestOptions = {}, 
         throw new InputError(`cannot read: ${(e as Error).message}`, dir);
       }
       if (dir !== given && isRunDir(dir)) {
-        found.push({ name: path.basename(dir), dir, path: dir.split(path.sep).join('/'), root: given, sources: [dir], format: 'metrics-csv', manifest: readManifest(dir), records: readMetrics(dir) });
+        found.push(storeRun(dir, given));
         return;
       }
       if (isMlflowRun(dir)) {
@@ -394,7 +399,7 @@ export function ingestPaths(paths: readonly string[], opts: IngestOptions = {}, 
       }
     };
     if (isRunDir(given)) {
-      found.push({ name: path.basename(path.resolve(given)), dir: given, path: given.split(path.sep).join('/'), root: given, sources: [given], format: 'metrics-csv', manifest: readManifest(given), records: readMetrics(given) });
+      found.push(storeRun(given, given));
     } else walk(given);
     found.push(...eventRuns(eventDirs, given, onWarn));
     if (found.length === 0 && texts.length === textsBefore) {
